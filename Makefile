@@ -1,0 +1,104 @@
+# SAN offload project: an FPGA SAN NIC (hw/rtl), its simulator, and a Sockets-Direct stack in Go.
+#
+#   make run     bring up a simulated NIC and show its identity (sanctl sim info)
+#   make test    everything CI checks: generated files, lint, synthesis, the Go and RTL tests
+#
+# Both install what is missing first (make deps). Other targets: generate, lint, synth, model,
+# bench, clean.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+export PATH := $(PATH):/usr/local/go/bin
+
+GO ?= go
+BUILD := build
+
+# Reference build of the NIC: 64-bit data path at 156.25 MHz (10 Gb/s), 256 connections.
+DATA_WIDTH ?= 64
+N_QP ?= 256
+CLK_KHZ ?= 156250
+N_MSIX ?= 32
+# BAR0 holds 1 MiB of register blocks, then one 4 KiB doorbell page per connection, rounded up
+# to a power of two; the AXI4-Lite address width follows (the RTL checks it).
+AXIL_ADDR_WIDTH := $(shell n=$$(( (1 << 20) + $(N_QP) * 4096 )); w=0; while [ $$(( 1 << w )) -lt $$n ]; do w=$$((w+1)); done; echo $$w)
+RTL_PARAMS := -GDATA_WIDTH=$(DATA_WIDTH) -GN_QP=$(N_QP) -GCLK_KHZ=$(CLK_KHZ) -GN_MSIX=$(N_MSIX) \
+	-GAXIL_ADDR_WIDTH=$(AXIL_ADDR_WIDTH)
+
+RTL_SRCS := $(shell cat verilator/rtl.f)
+RTL_HDRS := $(wildcard hw/rtl/*.vh)
+MODEL_DIR := $(BUILD)/verilator
+MODEL := $(MODEL_DIR)/libsanmodel.so
+SANCTL := $(BUILD)/bin/sanctl
+GO_SRCS := $(shell find . -name '*.go' -not -path './build/*')
+
+.PHONY: deps generate check-generated lint lint-rtl lint-go synth model test go-test run bench clean
+
+deps:
+	@scripts/deps.sh
+
+# --- the hardware/software contract -------------------------------------------------------------
+
+generate:
+	$(GO) run ./hw/regs/regsgen
+
+check-generated:
+	$(GO) run ./hw/regs/regsgen -check
+
+# --- RTL ------------------------------------------------------------------------------------------
+
+lint: lint-rtl lint-go
+
+lint-rtl: deps
+	verilator --lint-only -Wall $(RTL_PARAMS) -Ihw/rtl --top-module san_nic_top verilator/lint.vlt $(RTL_SRCS)
+	@echo "lint-rtl: verilator -Wall clean"
+
+lint-go:
+	@out=$$(gofmt -l $(GO_SRCS)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@echo "lint-go: gofmt and go vet clean"
+
+# Synthesis for a Xilinx 7-series/UltraScale-class FPGA with the reference parameters. The core
+# sits inside a board shell, so no I/O buffers are inserted.
+synth: $(BUILD)/synth/stat.txt
+
+$(BUILD)/synth/stat.txt: $(RTL_SRCS) $(RTL_HDRS) | deps
+	@mkdir -p $(@D)
+	yosys -q -l $(BUILD)/synth/yosys.log -p "read_verilog -Ihw/rtl $(RTL_SRCS); \
+		chparam -set DATA_WIDTH $(DATA_WIDTH) -set N_QP $(N_QP) -set CLK_KHZ $(CLK_KHZ) \
+		        -set N_MSIX $(N_MSIX) -set AXIL_ADDR_WIDTH $(AXIL_ADDR_WIDTH) san_nic_top; \
+		synth_xilinx -top san_nic_top -flatten -noiopad; \
+		tee -o $@.tmp stat"
+	@mv $@.tmp $@
+	@echo "synth: san_nic_top synthesized; resources in $@"
+
+# --- simulation model -----------------------------------------------------------------------------
+
+model: $(MODEL)
+
+$(MODEL): $(RTL_SRCS) $(RTL_HDRS) verilator/model.f verilator/lint.vlt verilator/san_model.cpp verilator/san_model.h | deps
+	@rm -rf $(MODEL_DIR)/obj && mkdir -p $(MODEL_DIR)
+	verilator -f verilator/model.f $(RTL_PARAMS) verilator/lint.vlt --Mdir $(MODEL_DIR)/obj \
+		$(RTL_SRCS) $(CURDIR)/verilator/san_model.cpp
+	$(MAKE) -s -C $(MODEL_DIR)/obj -f Vsan_nic_top.mk -j2 \
+		Vsan_nic_top__ALL.a verilated.o verilated_threads.o san_model.o
+	g++ -shared -Wl,-z,defs -o $@ $(MODEL_DIR)/obj/san_model.o $(MODEL_DIR)/obj/verilated.o \
+		$(MODEL_DIR)/obj/verilated_threads.o $(MODEL_DIR)/obj/Vsan_nic_top__ALL.a -lpthread
+	@echo "model: $@"
+
+# --- Go ---------------------------------------------------------------------------------------------
+
+$(SANCTL): $(GO_SRCS) go.mod go.sum
+	$(GO) build -o $@ ./cmd/sanctl
+
+test: deps check-generated lint synth model
+	$(GO) test -race -count=1 ./...
+
+run: $(MODEL) $(SANCTL)
+	$(SANCTL) sim info
+
+bench:
+	@echo "bench: no figures yet (the data path issue adds them; see docs/ and METRICS)"
+
+clean:
+	rm -rf $(BUILD)

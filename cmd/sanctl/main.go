@@ -1,0 +1,36 @@
+// Command sanctl operates the SAN NIC and its sockets stack.
+//
+//	sanctl sim info [--model PATH] [--host-memory-mib N]
+//	        bring up a simulated NIC and print its identity, version and build parameters
+//	        as read through BAR0
+//
+// Global flags: --config FILE (default: sanctl.{yaml,toml,json} in /etc/sanctl or
+// $HOME/.config/sanctl), -o/--output table|json. Every setting can also come from the
+// environment as SANCTL_<KEY>, e.g. SANCTL_SIM_MODEL.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sanctl:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	root := newRoot()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	return root.ExecuteContext(ctx)
+}

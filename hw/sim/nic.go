@@ -1,0 +1,369 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/sanoffload/san/driver"
+	"github.com/sanoffload/san/driver/iova"
+	"github.com/sanoffload/san/driver/regs"
+)
+
+// Config sets up a simulated NIC. The zero value is usable.
+type Config struct {
+	// ModelPath is the model library; empty means FindModel's search.
+	ModelPath string
+	// HostMemory is the bytes of simulated host memory for DMA buffers; 0 means 64 MiB.
+	HostMemory int
+	// ResetCycles is how long reset is held; 0 means 16.
+	ResetCycles uint32
+	// MMIOTimeout is how many cycles a BAR access may take before the device counts as wedged;
+	// 0 means 10000.
+	MMIOTimeout uint32
+	// IRQWaitCycles bounds how far WaitInterrupt runs the clock looking for an interrupt before
+	// it gives up with driver.ErrTimeout; 0 means 1<<20.
+	IRQWaitCycles uint64
+}
+
+// IOVABase is where simulated DMA memory starts in the device's address space. It is not zero
+// so that a NIC using an unset address is caught rather than served.
+const IOVABase = 0x1_0000_0000
+
+const irqWaitChunk = 256
+
+// NIC is a simulated SAN NIC. It implements driver.Device; all methods are safe for concurrent
+// use.
+type NIC struct {
+	cfg Config
+	lib *library
+	mem *hostMemory
+	dma *iova.Allocator
+
+	barSize uint64 // read from BUILD_BAR0_SIZE at Open
+	vectors int    // read from BUILD_N_MSIX at Open
+
+	mu       sync.Mutex
+	model    *model   // guarded by mu; nil once closed
+	wedged   bool     // guarded by mu; an MMIO access timed out, cleared by Reset
+	pending  []uint64 // guarded by mu; MSI-X fires per vector not yet consumed by a wait
+	spurious uint64   // guarded by mu; MSI-X requests for vectors the NIC does not have
+}
+
+var _ driver.Device = (*NIC)(nil)
+
+// Open loads the model and brings up one NIC out of reset.
+func Open(cfg Config) (*NIC, error) {
+	if cfg.HostMemory == 0 {
+		cfg.HostMemory = 64 << 20
+	}
+	if cfg.ResetCycles == 0 {
+		cfg.ResetCycles = 16
+	}
+	if cfg.MMIOTimeout == 0 {
+		cfg.MMIOTimeout = 10000
+	}
+	if cfg.IRQWaitCycles == 0 {
+		cfg.IRQWaitCycles = 1 << 20
+	}
+	if cfg.HostMemory < 0 || cfg.HostMemory%iova.PageSize != 0 {
+		return nil, fmt.Errorf("sim: host memory %d is not a positive multiple of %d", cfg.HostMemory, iova.PageSize)
+	}
+	path, err := FindModel(cfg.ModelPath)
+	if err != nil {
+		return nil, err
+	}
+	lib, err := loadLibrary(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newModel(lib, cfg.ResetCycles)
+	if err != nil {
+		return nil, err
+	}
+	n := &NIC{cfg: cfg, lib: lib, model: m}
+	// BAR0 is at least a page, so the header and build registers are always reachable.
+	n.barSize = iova.PageSize
+	size, err := n.Read32(0, regs.NICBuildBar0Size)
+	if err != nil {
+		m.free()
+		return nil, fmt.Errorf("sim: read BAR0 size: %w", err)
+	}
+	vectors, err := n.Read32(0, regs.NICBuildNMSIX)
+	if err != nil {
+		m.free()
+		return nil, fmt.Errorf("sim: read MSI-X vector count: %w", err)
+	}
+	n.barSize, n.vectors = uint64(size), int(vectors)
+	n.pending = make([]uint64, n.vectors)
+	if n.mem, err = mapHostMemory(cfg.HostMemory); err != nil {
+		m.free()
+		return nil, err
+	}
+	if n.dma, err = iova.New(IOVABase, uint64(cfg.HostMemory)); err != nil {
+		n.mem.unmap()
+		m.free()
+		return nil, err
+	}
+	return n, nil
+}
+
+// ModelPath is the library the NIC runs.
+func (n *NIC) ModelPath() string { return n.lib.path }
+
+// VerilatorVersion is the Verilator that built the model.
+func (n *NIC) VerilatorVersion() string { return n.lib.verilatorVersion }
+
+// Cycles is the number of core-clock cycles the NIC has run.
+func (n *NIC) Cycles() (uint64, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.model == nil {
+		return 0, driver.ErrClosed
+	}
+	return n.model.cycles(), nil
+}
+
+// Step runs the NIC's clock for cycles cycles.
+func (n *NIC) Step(cycles uint64) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.model == nil {
+		return driver.ErrClosed
+	}
+	n.stepLocked(cycles)
+	return nil
+}
+
+// stepLocked runs the clock and collects the interrupts raised meanwhile.
+// Preconditions: n.mu is held; n.model is not nil.
+func (n *NIC) stepLocked(cycles uint64) {
+	n.model.step(cycles)
+	n.collectLocked()
+}
+
+// collectLocked moves MSI-X requests from the model to the pending counts.
+// Preconditions: n.mu is held; n.model is not nil.
+func (n *NIC) collectLocked() {
+	for {
+		v, ok := n.model.msixPop()
+		if !ok {
+			return
+		}
+		// The RTL must never raise a vector beyond BUILD_N_MSIX; such a request is counted
+		// apart so that tests can assert there were none.
+		if int(v) >= len(n.pending) {
+			n.spurious++
+			continue
+		}
+		n.pending[v]++
+	}
+}
+
+// SpuriousInterrupts counts MSI-X requests the RTL raised for vectors it does not have.
+func (n *NIC) SpuriousInterrupts() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.spurious
+}
+
+// BARSize implements driver.Device. The NIC has one BAR, BAR0.
+func (n *NIC) BARSize(bar int) (uint64, error) {
+	if bar != 0 {
+		return 0, fmt.Errorf("bar%d: %w", bar, driver.ErrNoBAR)
+	}
+	return n.barSize, nil
+}
+
+// access checks an MMIO access and that the NIC can take it.
+// Preconditions: n.mu is held.
+func (n *NIC) accessLocked(op string, bar int, off uint64, width int) error {
+	if bar != 0 {
+		return &driver.AccessError{Op: op, BAR: bar, Offset: off, Width: width, Err: driver.ErrNoBAR}
+	}
+	if err := driver.CheckAccess(op, bar, off, width, n.barSize); err != nil {
+		return err
+	}
+	if n.model == nil {
+		return &driver.AccessError{Op: op, BAR: bar, Offset: off, Width: width, Err: driver.ErrClosed}
+	}
+	if n.wedged {
+		return &driver.AccessError{Op: op, BAR: bar, Offset: off, Width: width,
+			Err: fmt.Errorf("%w: an earlier access never completed; reset the device", driver.ErrTimeout)}
+	}
+	return nil
+}
+
+// respErr turns an AXI response into an error.
+// Preconditions: n.mu is held.
+func (n *NIC) respErrLocked(op string, off uint64, width, resp int) error {
+	switch resp {
+	case respOkay, respExOkay:
+		n.collectLocked()
+		return nil
+	case respTimeout:
+		n.wedged = true
+		return &driver.AccessError{Op: op, BAR: 0, Offset: off, Width: width,
+			Err: fmt.Errorf("%w within %d cycles", driver.ErrTimeout, n.cfg.MMIOTimeout)}
+	}
+	n.collectLocked()
+	return &driver.AccessError{Op: op, BAR: 0, Offset: off, Width: width,
+		Err: fmt.Errorf("%w (AXI response %d)", driver.ErrBusError, resp)}
+}
+
+// Read32 implements driver.Device.
+func (n *NIC) Read32(bar int, off uint64) (uint32, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.accessLocked("read", bar, off, 4); err != nil {
+		return 0, err
+	}
+	v, resp := n.model.read32(uint32(off), n.cfg.MMIOTimeout)
+	if err := n.respErrLocked("read", off, 4, resp); err != nil {
+		return 0, err
+	}
+	return v, nil
+}
+
+// Write32 implements driver.Device.
+func (n *NIC) Write32(bar int, off uint64, v uint32) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.accessLocked("write", bar, off, 4); err != nil {
+		return err
+	}
+	return n.respErrLocked("write", off, 4, n.model.write32(uint32(off), v, 0xf, n.cfg.MMIOTimeout))
+}
+
+// Read64 implements driver.Device: BAR0 is 32 bits wide, so low word then high word.
+func (n *NIC) Read64(bar int, off uint64) (uint64, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.accessLocked("read", bar, off, 8); err != nil {
+		return 0, err
+	}
+	lo, resp := n.model.read32(uint32(off), n.cfg.MMIOTimeout)
+	if err := n.respErrLocked("read", off, 8, resp); err != nil {
+		return 0, err
+	}
+	hi, resp := n.model.read32(uint32(off+4), n.cfg.MMIOTimeout)
+	if err := n.respErrLocked("read", off, 8, resp); err != nil {
+		return 0, err
+	}
+	return uint64(hi)<<32 | uint64(lo), nil
+}
+
+// Write64 implements driver.Device: low word then high word.
+func (n *NIC) Write64(bar int, off uint64, v uint64) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.accessLocked("write", bar, off, 8); err != nil {
+		return err
+	}
+	if err := n.respErrLocked("write", off, 8, n.model.write32(uint32(off), uint32(v), 0xf, n.cfg.MMIOTimeout)); err != nil {
+		return err
+	}
+	return n.respErrLocked("write", off, 8, n.model.write32(uint32(off+4), uint32(v>>32), 0xf, n.cfg.MMIOTimeout))
+}
+
+// AllocDMA implements driver.Device.
+func (n *NIC) AllocDMA(size int) (*driver.DMABuffer, error) {
+	if size <= 0 {
+		return nil, fmt.Errorf("alloc dma %d bytes: size must be positive", size)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.model == nil {
+		return nil, driver.ErrClosed
+	}
+	base, err := n.dma.Alloc(uint64(size))
+	if err != nil {
+		return nil, fmt.Errorf("alloc dma %d bytes: %w: %v", size, driver.ErrNoMemory, err)
+	}
+	rounded, _ := n.dma.Size(base)
+	off := base - IOVABase
+	b := n.mem.mem[off : off+rounded : off+rounded]
+	clear(b)
+	return &driver.DMABuffer{IOVA: base, Bytes: b[:size:size]}, nil
+}
+
+// FreeDMA implements driver.Device.
+func (n *NIC) FreeDMA(b *driver.DMABuffer) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.model == nil {
+		return driver.ErrClosed
+	}
+	if b == nil || b.IOVA < IOVABase || len(b.Bytes) == 0 ||
+		&b.Bytes[0] != &n.mem.mem[b.IOVA-IOVABase] {
+		return fmt.Errorf("free dma: %w", driver.ErrNotMapped)
+	}
+	if err := n.dma.Free(b.IOVA); err != nil {
+		return fmt.Errorf("free dma 0x%x: %w: %v", b.IOVA, driver.ErrNotMapped, err)
+	}
+	return nil
+}
+
+// NumVectors implements driver.Device.
+func (n *NIC) NumVectors() int { return n.vectors }
+
+// WaitInterrupt implements driver.Device. The simulated NIC has no clock of its own while it is
+// idle, so the waiter runs it, a few hundred cycles at a time, until the vector fires, ctx ends,
+// or IRQWaitCycles have passed (driver.ErrTimeout): a wait for an interrupt that nothing will
+// raise ends instead of hanging.
+func (n *NIC) WaitInterrupt(ctx context.Context, vector int) (uint64, error) {
+	if vector < 0 || vector >= n.vectors {
+		return 0, fmt.Errorf("wait for vector %d of %d: %w", vector, n.vectors, driver.ErrNoVector)
+	}
+	var ran uint64
+	for {
+		n.mu.Lock()
+		if n.model == nil {
+			n.mu.Unlock()
+			return 0, driver.ErrClosed
+		}
+		n.collectLocked()
+		if c := n.pending[vector]; c > 0 {
+			n.pending[vector] = 0
+			n.mu.Unlock()
+			return c, nil
+		}
+		if ran >= n.cfg.IRQWaitCycles {
+			n.mu.Unlock()
+			return 0, fmt.Errorf("wait for vector %d: %w in %d cycles", vector, driver.ErrTimeout, ran)
+		}
+		n.stepLocked(irqWaitChunk)
+		ran += irqWaitChunk
+		n.mu.Unlock()
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// Reset implements driver.Device: the RTL's reset is asserted for ResetCycles cycles, pending
+// interrupts are dropped, and a wedged bus is cleared. DMA buffers stay allocated.
+func (n *NIC) Reset() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.model == nil {
+		return driver.ErrClosed
+	}
+	n.model.reset(n.cfg.ResetCycles)
+	n.wedged = false
+	clear(n.pending)
+	return nil
+}
+
+// Close implements driver.Device; closing twice is not an error.
+func (n *NIC) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.model == nil {
+		return nil
+	}
+	n.model.free()
+	n.model = nil
+	n.mem.unmap()
+	return nil
+}

@@ -1,0 +1,2 @@
+hw/rtl/san_csr.v
+hw/rtl/san_nic_top.v
