@@ -106,10 +106,10 @@ wire [31:0] rd_addr = {{(32-AXIL_ADDR_WIDTH){1'b0}}, s_axil_araddr};
 // previous response has gone and no self-test interrupt is still waiting to be sent.
 wire wr_start = s_axil_awvalid && s_axil_wvalid && !awready_reg
     && (!bvalid_reg || s_axil_bready) && !msix_valid_reg;
-wire wr_do = awready_reg;
+wire wr_do = awready_reg && s_axil_awvalid && s_axil_wvalid;
 // Read path: AR is taken one cycle after it is valid, when the previous data has gone.
 wire rd_start = s_axil_arvalid && !arready_reg && (!rvalid_reg || s_axil_rready);
-wire rd_do = arready_reg;
+wire rd_do = arready_reg && s_axil_arvalid;
 
 wire [31:0] wmask = {{8{s_axil_wstrb[3]}}, {8{s_axil_wstrb[2]}},
                      {8{s_axil_wstrb[1]}}, {8{s_axil_wstrb[0]}}};
