@@ -1,3 +1,4 @@
 hw/rtl/san_csr.v
 hw/rtl/san_nic_top.v
 hw/rtl/san_icrc.v
+hw/rtl/san_tx_builder.v
