@@ -3,8 +3,13 @@
 
 package regs
 
+import (
+	"encoding/binary"
+	"fmt"
+)
+
 // ContractID is the CRC-32 of hw/regs/san_nic.yaml; the NIC reports its own copy in NICContractID.
-const ContractID = 0xA20FF06C
+const ContractID = 0xEF2F9123
 
 // Block nic: Identity, build parameters, control and status of the whole NIC. Always the first block.
 const (
@@ -78,7 +83,7 @@ var Registers = []Register{
 	{Block: "nic", Name: "BLK_TYPE", Offset: 0x0000, Access: ReadOnly, Reset: 0x53414E43, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BLK_VERSION", Offset: 0x0004, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BLK_NEXT", Offset: 0x0008, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
-	{Block: "nic", Name: "CONTRACT_ID", Offset: 0x000C, Access: ReadOnly, Reset: 0xA20FF06C, ResetKnown: true, ResetParam: ""},
+	{Block: "nic", Name: "CONTRACT_ID", Offset: 0x000C, Access: ReadOnly, Reset: 0xEF2F9123, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BUILD_DATA_WIDTH", Offset: 0x0010, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "DATA_WIDTH"},
 	{Block: "nic", Name: "BUILD_N_QP", Offset: 0x0014, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "N_QP"},
 	{Block: "nic", Name: "BUILD_CLK_KHZ", Offset: 0x0018, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "CLK_KHZ"},
@@ -105,26 +110,302 @@ const (
 	DoorbellCQCI = 0x8
 )
 
+// WQEOpcode: Operation of a send work queue entry.
+type WQEOpcode uint8
+
+// Values of WQEOpcode.
+const (
+	// WQEOpcodeSend: Send a message into the peer's next posted receive buffer.
+	WQEOpcodeSend WQEOpcode = 0
+)
+
+// String returns the contract's name of the code.
+func (v WQEOpcode) String() string {
+	switch v {
+	case WQEOpcodeSend:
+		return "SEND"
+	}
+	return fmt.Sprintf("WQEOpcode(%d)", uint64(v))
+}
+
+// CQEOpcode: What a CQE completes.
+type CQEOpcode uint8
+
+// Values of CQEOpcode.
+const (
+	// CQEOpcodeSend: A send work request.
+	CQEOpcodeSend CQEOpcode = 0
+	// CQEOpcodeRecv: A receive work request.
+	CQEOpcodeRecv CQEOpcode = 1
+)
+
+// String returns the contract's name of the code.
+func (v CQEOpcode) String() string {
+	switch v {
+	case CQEOpcodeSend:
+		return "SEND"
+	case CQEOpcodeRecv:
+		return "RECV"
+	}
+	return fmt.Sprintf("CQEOpcode(%d)", uint64(v))
+}
+
+// CQEStatus: Outcome of a work request.
+type CQEStatus uint8
+
+// Values of CQEStatus.
+const (
+	// CQEStatusOk: Done.
+	CQEStatusOk CQEStatus = 0
+	// CQEStatusLocalLength: The message was longer than the receive buffer; nothing was written past it.
+	CQEStatusLocalLength CQEStatus = 1
+	// CQEStatusBadWQE: The work queue entry was malformed (opcode, length); nothing was sent.
+	CQEStatusBadWQE CQEStatus = 2
+	// CQEStatusRetryExceeded: No acknowledgement within the retry count; the connection is in error.
+	CQEStatusRetryExceeded CQEStatus = 3
+	// CQEStatusRnrRetryExceeded: The peer had no receive posted within the RNR retry count.
+	CQEStatusRnrRetryExceeded CQEStatus = 4
+	// CQEStatusRemoteInvalidRequest: The peer NAKed the message as an invalid request.
+	CQEStatusRemoteInvalidRequest CQEStatus = 5
+	// CQEStatusFlushed: The connection entered the error state before the request completed.
+	CQEStatusFlushed CQEStatus = 6
+	// CQEStatusDMAError: Host memory could not be read or written.
+	CQEStatusDMAError CQEStatus = 7
+)
+
+// String returns the contract's name of the code.
+func (v CQEStatus) String() string {
+	switch v {
+	case CQEStatusOk:
+		return "OK"
+	case CQEStatusLocalLength:
+		return "LOCAL_LENGTH"
+	case CQEStatusBadWQE:
+		return "BAD_WQE"
+	case CQEStatusRetryExceeded:
+		return "RETRY_EXCEEDED"
+	case CQEStatusRnrRetryExceeded:
+		return "RNR_RETRY_EXCEEDED"
+	case CQEStatusRemoteInvalidRequest:
+		return "REMOTE_INVALID_REQUEST"
+	case CQEStatusFlushed:
+		return "FLUSHED"
+	case CQEStatusDMAError:
+		return "DMA_ERROR"
+	}
+	return fmt.Sprintf("CQEStatus(%d)", uint64(v))
+}
+
+// RxDrop: Why the receiver dropped a frame. 1 to 12 follow the order in which the checks are defined (the first failing one is reported), as hw/wire's DropReason does.
+type RxDrop uint8
+
+// Values of RxDrop.
+const (
+	// RxDropTruncated: The frame ends before a header or the datagram its IPv4 length announces.
+	RxDropTruncated RxDrop = 1
+	// RxDropEtherType: Not IPv4.
+	RxDropEtherType RxDrop = 2
+	// RxDropIPVersion: IPv4 version not 4 or header length not 5 words.
+	RxDropIPVersion RxDrop = 3
+	// RxDropIPLength: IPv4 total length too small, or bytes after the datagram.
+	RxDropIPLength RxDrop = 4
+	// RxDropIPProtocol: Not UDP.
+	RxDropIPProtocol RxDrop = 5
+	// RxDropUDPPort: UDP destination port not 4791.
+	RxDropUDPPort RxDrop = 6
+	// RxDropUDPLength: UDP length disagrees with the IPv4 length.
+	RxDropUDPLength RxDrop = 7
+	// RxDropTver: BTH transport version not 0.
+	RxDropTver RxDrop = 8
+	// RxDropPkey: BTH partition key not the expected one.
+	RxDropPkey RxDrop = 9
+	// RxDropOpcode: An opcode the NIC does not support.
+	RxDropOpcode RxDrop = 10
+	// RxDropICRC: Wrong invariant CRC.
+	RxDropICRC RxDrop = 11
+	// RxDropLength: Payload length breaks the opcode's rule for the path MTU, or a bad pad count.
+	RxDropLength RxDrop = 12
+	// RxDropMACError: The MAC flagged the frame (FCS or PHY error).
+	RxDropMACError RxDrop = 13
+	// RxDropQPRange: Destination QP beyond the build's connections (and not QP 1).
+	RxDropQPRange RxDrop = 14
+	// RxDropNoRoom: No room in the receive buffer for the frame.
+	RxDropNoRoom RxDrop = 15
+	// RxDropOversize: Longer than the longest legal frame.
+	RxDropOversize RxDrop = 16
+)
+
+// String returns the contract's name of the code.
+func (v RxDrop) String() string {
+	switch v {
+	case RxDropTruncated:
+		return "TRUNCATED"
+	case RxDropEtherType:
+		return "ETHER_TYPE"
+	case RxDropIPVersion:
+		return "IP_VERSION"
+	case RxDropIPLength:
+		return "IP_LENGTH"
+	case RxDropIPProtocol:
+		return "IP_PROTOCOL"
+	case RxDropUDPPort:
+		return "UDP_PORT"
+	case RxDropUDPLength:
+		return "UDP_LENGTH"
+	case RxDropTver:
+		return "TVER"
+	case RxDropPkey:
+		return "PKEY"
+	case RxDropOpcode:
+		return "OPCODE"
+	case RxDropICRC:
+		return "ICRC"
+	case RxDropLength:
+		return "LENGTH"
+	case RxDropMACError:
+		return "MAC_ERROR"
+	case RxDropQPRange:
+		return "QP_RANGE"
+	case RxDropNoRoom:
+		return "NO_ROOM"
+	case RxDropOversize:
+		return "OVERSIZE"
+	}
+	return fmt.Sprintf("RxDrop(%d)", uint64(v))
+}
+
 // SendWQESize is the size of a SendWQE in bytes.
 const SendWQESize = 64
 
-// SendWQE is a view of a SendWQE in host memory: Send work queue entry in a connection's send queue ring.
+// SendWQE is a view of a SendWQE in host memory: Send work queue entry in a connection's send queue ring; one message.
 // It must be at least SendWQESize bytes long.
 type SendWQE []byte
+
+// WrID returns the WR_ID field: The caller's identifier, returned in the CQE.
+func (s SendWQE) WrID() uint64 { return binary.LittleEndian.Uint64(s[0:]) }
+
+// SetWrID sets the WR_ID field.
+func (s SendWQE) SetWrID(v uint64) { binary.LittleEndian.PutUint64(s[0:], v) }
+
+// Addr returns the ADDR field: IOVA of the message.
+func (s SendWQE) Addr() uint64 { return binary.LittleEndian.Uint64(s[8:]) }
+
+// SetAddr sets the ADDR field.
+func (s SendWQE) SetAddr(v uint64) { binary.LittleEndian.PutUint64(s[8:], v) }
+
+// Length returns the LENGTH field: Message length in bytes, 0 to 2^31-1.
+func (s SendWQE) Length() uint32 { return binary.LittleEndian.Uint32(s[16:]) }
+
+// SetLength sets the LENGTH field.
+func (s SendWQE) SetLength(v uint32) { binary.LittleEndian.PutUint32(s[16:], v) }
+
+// Opcode returns the OPCODE field: A WQEOpcode.
+func (s SendWQE) Opcode() uint8 { return s[20] }
+
+// SetOpcode sets the OPCODE field.
+func (s SendWQE) SetOpcode(v uint8) { s[20] = v }
+
+// Flags returns the FLAGS field: Per-request flags.
+func (s SendWQE) Flags() uint8 { return s[21] }
+
+// SetFlags sets the FLAGS field.
+func (s SendWQE) SetFlags(v uint8) { s[21] = v }
+
+// FlagsSignaled returns bits [0+:1] of FLAGS: Write a CQE when the message is acknowledged.
+func (s SendWQE) FlagsSignaled() uint8 { return (s.Flags() >> 0) & uint8(0x1) }
+
+// SetFlagsSignaled sets bits [0+:1] of FLAGS; bits of v beyond the field are dropped.
+func (s SendWQE) SetFlagsSignaled(v uint8) {
+	s.SetFlags(s.Flags()&^(uint8(0x1)<<0) | (v&uint8(0x1))<<0)
+}
+
+// FlagsSolicited returns bits [1+:1] of FLAGS: Set SE on the message's last packet.
+func (s SendWQE) FlagsSolicited() uint8 { return (s.Flags() >> 1) & uint8(0x1) }
+
+// SetFlagsSolicited sets bits [1+:1] of FLAGS; bits of v beyond the field are dropped.
+func (s SendWQE) SetFlagsSolicited(v uint8) {
+	s.SetFlags(s.Flags()&^(uint8(0x1)<<1) | (v&uint8(0x1))<<1)
+}
 
 // RecvWQESize is the size of a RecvWQE in bytes.
 const RecvWQESize = 32
 
-// RecvWQE is a view of a RecvWQE in host memory: Receive work queue entry in a connection's receive queue ring.
+// RecvWQE is a view of a RecvWQE in host memory: Receive work queue entry in a connection's receive queue ring; one buffer for one message.
 // It must be at least RecvWQESize bytes long.
 type RecvWQE []byte
+
+// WrID returns the WR_ID field: The caller's identifier, returned in the CQE.
+func (s RecvWQE) WrID() uint64 { return binary.LittleEndian.Uint64(s[0:]) }
+
+// SetWrID sets the WR_ID field.
+func (s RecvWQE) SetWrID(v uint64) { binary.LittleEndian.PutUint64(s[0:], v) }
+
+// Addr returns the ADDR field: IOVA of the buffer.
+func (s RecvWQE) Addr() uint64 { return binary.LittleEndian.Uint64(s[8:]) }
+
+// SetAddr sets the ADDR field.
+func (s RecvWQE) SetAddr(v uint64) { binary.LittleEndian.PutUint64(s[8:], v) }
+
+// Length returns the LENGTH field: Buffer size in bytes; a longer message completes with LOCAL_LENGTH.
+func (s RecvWQE) Length() uint32 { return binary.LittleEndian.Uint32(s[16:]) }
+
+// SetLength sets the LENGTH field.
+func (s RecvWQE) SetLength(v uint32) { binary.LittleEndian.PutUint32(s[16:], v) }
 
 // CQESize is the size of a CQE in bytes.
 const CQESize = 32
 
-// CQE is a view of a CQE in host memory: Completion queue entry, written by the NIC with a phase bit.
+// CQE is a view of a CQE in host memory: Completion queue entry, written by the NIC. The flags byte is last, so the phase bit lands with or after the rest; the driver owns an entry once its phase matches the lap it expects.
 // It must be at least CQESize bytes long.
 type CQE []byte
+
+// WrID returns the WR_ID field: WR_ID of the completed work request.
+func (s CQE) WrID() uint64 { return binary.LittleEndian.Uint64(s[0:]) }
+
+// SetWrID sets the WR_ID field.
+func (s CQE) SetWrID(v uint64) { binary.LittleEndian.PutUint64(s[0:], v) }
+
+// ByteLen returns the BYTE_LEN field: Bytes received (receive) or sent (send).
+func (s CQE) ByteLen() uint32 { return binary.LittleEndian.Uint32(s[8:]) }
+
+// SetByteLen sets the BYTE_LEN field.
+func (s CQE) SetByteLen(v uint32) { binary.LittleEndian.PutUint32(s[8:], v) }
+
+// QPN returns the QPN field: Local connection (queue pair) number.
+func (s CQE) QPN() uint32 { return binary.LittleEndian.Uint32(s[12:]) }
+
+// SetQPN sets the QPN field.
+func (s CQE) SetQPN(v uint32) { binary.LittleEndian.PutUint32(s[12:], v) }
+
+// Opcode returns the OPCODE field: A CQEOpcode.
+func (s CQE) Opcode() uint8 { return s[16] }
+
+// SetOpcode sets the OPCODE field.
+func (s CQE) SetOpcode(v uint8) { s[16] = v }
+
+// Status returns the STATUS field: A CQEStatus.
+func (s CQE) Status() uint8 { return s[17] }
+
+// SetStatus sets the STATUS field.
+func (s CQE) SetStatus(v uint8) { s[17] = v }
+
+// Flags returns the FLAGS field: Ownership and event flags.
+func (s CQE) Flags() uint8 { return s[31] }
+
+// SetFlags sets the FLAGS field.
+func (s CQE) SetFlags(v uint8) { s[31] = v }
+
+// FlagsSolicited returns bits [0+:1] of FLAGS: The message had SE set.
+func (s CQE) FlagsSolicited() uint8 { return (s.Flags() >> 0) & uint8(0x1) }
+
+// SetFlagsSolicited sets bits [0+:1] of FLAGS; bits of v beyond the field are dropped.
+func (s CQE) SetFlagsSolicited(v uint8) { s.SetFlags(s.Flags()&^(uint8(0x1)<<0) | (v&uint8(0x1))<<0) }
+
+// FlagsPhase returns bits [7+:1] of FLAGS: Lap parity: 1 on the ring's first lap, flipping each wrap.
+func (s CQE) FlagsPhase() uint8 { return (s.Flags() >> 7) & uint8(0x1) }
+
+// SetFlagsPhase sets bits [7+:1] of FLAGS; bits of v beyond the field are dropped.
+func (s CQE) SetFlagsPhase(v uint8) { s.SetFlags(s.Flags()&^(uint8(0x1)<<7) | (v&uint8(0x1))<<7) }
 
 // EQESize is the size of a EQE in bytes.
 const EQESize = 256

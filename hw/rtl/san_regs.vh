@@ -6,7 +6,7 @@
 /* verilator lint_off UNUSEDPARAM */
 
 // CRC-32 of hw/regs/san_nic.yaml
-localparam [31:0] SAN_CONTRACT_ID = 32'hA20FF06C;
+localparam [31:0] SAN_CONTRACT_ID = 32'hEF2F9123;
 
 // Block nic: Identity, build parameters, control and status of the whole NIC. Always the first block.
 localparam [31:0] SAN_NIC_TYPE = 32'h53414E43;
@@ -77,8 +77,79 @@ localparam [31:0] SAN_DB_CQ_CI_OFFSET = 32'h8;
 
 // Host-memory structures (little-endian); offsets in bytes.
 localparam integer SAN_SENDWQE_SIZE = 64;
+localparam integer SAN_SENDWQE_WR_ID_OFFSET = 0;
+localparam integer SAN_SENDWQE_WR_ID_BYTES = 8;
+localparam integer SAN_SENDWQE_ADDR_OFFSET = 8;
+localparam integer SAN_SENDWQE_ADDR_BYTES = 8;
+localparam integer SAN_SENDWQE_LENGTH_OFFSET = 16;
+localparam integer SAN_SENDWQE_LENGTH_BYTES = 4;
+localparam integer SAN_SENDWQE_OPCODE_OFFSET = 20;
+localparam integer SAN_SENDWQE_OPCODE_BYTES = 1;
+localparam integer SAN_SENDWQE_FLAGS_OFFSET = 21;
+localparam integer SAN_SENDWQE_FLAGS_BYTES = 1;
+localparam integer SAN_SENDWQE_FLAGS_SIGNALED_LSB = 0;
+localparam integer SAN_SENDWQE_FLAGS_SIGNALED_WIDTH = 1;
+localparam integer SAN_SENDWQE_FLAGS_SOLICITED_LSB = 1;
+localparam integer SAN_SENDWQE_FLAGS_SOLICITED_WIDTH = 1;
 localparam integer SAN_RECVWQE_SIZE = 32;
+localparam integer SAN_RECVWQE_WR_ID_OFFSET = 0;
+localparam integer SAN_RECVWQE_WR_ID_BYTES = 8;
+localparam integer SAN_RECVWQE_ADDR_OFFSET = 8;
+localparam integer SAN_RECVWQE_ADDR_BYTES = 8;
+localparam integer SAN_RECVWQE_LENGTH_OFFSET = 16;
+localparam integer SAN_RECVWQE_LENGTH_BYTES = 4;
 localparam integer SAN_CQE_SIZE = 32;
+localparam integer SAN_CQE_WR_ID_OFFSET = 0;
+localparam integer SAN_CQE_WR_ID_BYTES = 8;
+localparam integer SAN_CQE_BYTE_LEN_OFFSET = 8;
+localparam integer SAN_CQE_BYTE_LEN_BYTES = 4;
+localparam integer SAN_CQE_QPN_OFFSET = 12;
+localparam integer SAN_CQE_QPN_BYTES = 4;
+localparam integer SAN_CQE_OPCODE_OFFSET = 16;
+localparam integer SAN_CQE_OPCODE_BYTES = 1;
+localparam integer SAN_CQE_STATUS_OFFSET = 17;
+localparam integer SAN_CQE_STATUS_BYTES = 1;
+localparam integer SAN_CQE_FLAGS_OFFSET = 31;
+localparam integer SAN_CQE_FLAGS_BYTES = 1;
+localparam integer SAN_CQE_FLAGS_SOLICITED_LSB = 0;
+localparam integer SAN_CQE_FLAGS_SOLICITED_WIDTH = 1;
+localparam integer SAN_CQE_FLAGS_PHASE_LSB = 7;
+localparam integer SAN_CQE_FLAGS_PHASE_WIDTH = 1;
 localparam integer SAN_EQE_SIZE = 256;
+
+// WQEOpcode: Operation of a send work queue entry.
+localparam [7:0] SAN_WQE_OPCODE_SEND = 8'h0;
+
+// CQEOpcode: What a CQE completes.
+localparam [7:0] SAN_CQE_OPCODE_SEND = 8'h0;
+localparam [7:0] SAN_CQE_OPCODE_RECV = 8'h1;
+
+// CQEStatus: Outcome of a work request.
+localparam [7:0] SAN_CQE_STATUS_OK = 8'h0;
+localparam [7:0] SAN_CQE_STATUS_LOCAL_LENGTH = 8'h1;
+localparam [7:0] SAN_CQE_STATUS_BAD_WQE = 8'h2;
+localparam [7:0] SAN_CQE_STATUS_RETRY_EXCEEDED = 8'h3;
+localparam [7:0] SAN_CQE_STATUS_RNR_RETRY_EXCEEDED = 8'h4;
+localparam [7:0] SAN_CQE_STATUS_REMOTE_INVALID_REQUEST = 8'h5;
+localparam [7:0] SAN_CQE_STATUS_FLUSHED = 8'h6;
+localparam [7:0] SAN_CQE_STATUS_DMA_ERROR = 8'h7;
+
+// RxDrop: Why the receiver dropped a frame. 1 to 12 follow the order in which the checks are defined (the first failing one is reported), as hw/wire's DropReason does.
+localparam [4:0] SAN_RX_DROP_TRUNCATED = 5'h1;
+localparam [4:0] SAN_RX_DROP_ETHER_TYPE = 5'h2;
+localparam [4:0] SAN_RX_DROP_IP_VERSION = 5'h3;
+localparam [4:0] SAN_RX_DROP_IP_LENGTH = 5'h4;
+localparam [4:0] SAN_RX_DROP_IP_PROTOCOL = 5'h5;
+localparam [4:0] SAN_RX_DROP_UDP_PORT = 5'h6;
+localparam [4:0] SAN_RX_DROP_UDP_LENGTH = 5'h7;
+localparam [4:0] SAN_RX_DROP_TVER = 5'h8;
+localparam [4:0] SAN_RX_DROP_PKEY = 5'h9;
+localparam [4:0] SAN_RX_DROP_OPCODE = 5'hA;
+localparam [4:0] SAN_RX_DROP_ICRC = 5'hB;
+localparam [4:0] SAN_RX_DROP_LENGTH = 5'hC;
+localparam [4:0] SAN_RX_DROP_MAC_ERROR = 5'hD;
+localparam [4:0] SAN_RX_DROP_QP_RANGE = 5'hE;
+localparam [4:0] SAN_RX_DROP_NO_ROOM = 5'hF;
+localparam [4:0] SAN_RX_DROP_OVERSIZE = 5'h10;
 
 /* verilator lint_on UNUSEDPARAM */

@@ -19,6 +19,7 @@ type Contract struct {
 	Blocks     []Block     `yaml:"blocks"`
 	Doorbells  Doorbells   `yaml:"doorbells"`
 	Structures []Structure `yaml:"structures"`
+	Enums      []Enum      `yaml:"enums"`
 
 	// ID is the CRC-32 (IEEE) of the source file's bytes.
 	ID uint32 `yaml:"-"`
@@ -107,6 +108,51 @@ type Structure struct {
 	Members []Member `yaml:"fields"`
 }
 
+// Enum is a set of named codes shared by hardware and software (status codes, reasons).
+type Enum struct {
+	Name   string      `yaml:"name"`
+	Width  int         `yaml:"width"` // bits the hardware carries the code in
+	Doc    string      `yaml:"doc"`
+	Values []EnumValue `yaml:"values"`
+}
+
+// EnumValue is one code of an Enum.
+type EnumValue struct {
+	Name  string `yaml:"name"`
+	Value uint64 `yaml:"value"`
+	Doc   string `yaml:"doc"`
+}
+
+func (e *Enum) validate() error {
+	if !camelName.MatchString(e.Name) {
+		return invalid("enum %q: name must be CamelCase", e.Name)
+	}
+	if e.Width < 1 || e.Width > 32 {
+		return invalid("enum %s: width %d is outside 1..32", e.Name, e.Width)
+	}
+	if len(e.Values) == 0 {
+		return invalid("enum %s: no values", e.Name)
+	}
+	names, values := map[string]bool{}, map[uint64]string{}
+	for _, v := range e.Values {
+		if !upperName.MatchString(v.Name) {
+			return invalid("enum %s value %s: name must be UPPER_SNAKE_CASE", e.Name, v.Name)
+		}
+		if names[v.Name] {
+			return invalid("enum %s value %s: defined twice", e.Name, v.Name)
+		}
+		names[v.Name] = true
+		if v.Value >= 1<<uint(e.Width) {
+			return invalid("enum %s value %s: %d does not fit in %d bits", e.Name, v.Name, v.Value, e.Width)
+		}
+		if other, ok := values[v.Value]; ok {
+			return invalid("enum %s value %s: %d already used by %s", e.Name, v.Name, v.Value, other)
+		}
+		values[v.Value] = v.Name
+	}
+	return nil
+}
+
 // Member is a field of a structure: an unsigned integer of 1, 2, 4 or 8 bytes, optionally split
 // into bit fields, or a byte array (Bytes > 8 or Array set).
 type Member struct {
@@ -182,6 +228,17 @@ func (c *Contract) validate() error {
 				return invalid("block %q register %s at 0x%x overlaps the doorbell pages at 0x%x",
 					b.Name, r.Name, b.Base+r.Offset, c.Doorbells.Base)
 			}
+		}
+	}
+	seenEnum := map[string]bool{}
+	for i := range c.Enums {
+		e := &c.Enums[i]
+		if seenEnum[e.Name] {
+			return invalid("enum %q defined twice", e.Name)
+		}
+		seenEnum[e.Name] = true
+		if err := e.validate(); err != nil {
+			return err
 		}
 	}
 	seenStruct := map[string]bool{}

@@ -12,7 +12,7 @@ var initialisms = map[string]bool{
 	"BAR": true, "CI": true, "CM": true, "CQ": true, "CQE": true, "CRC": true, "DMA": true,
 	"EQ": true, "EQE": true, "ID": true, "IRQ": true, "MAD": true, "MSIX": true, "MTU": true,
 	"NIC": true, "PI": true, "PSN": true, "QP": true, "QPN": true, "RQ": true, "SQ": true,
-	"WQE": true, "IOVA": true,
+	"WQE": true, "IOVA": true, "IP": true, "UDP": true, "ICRC": true, "MAC": true,
 }
 
 // goName turns UPPER_SNAKE or lower_snake into Go's MixedCaps, honouring initialisms.
@@ -99,6 +99,13 @@ func Verilog(c *Contract) []byte {
 			}
 		}
 	}
+	for _, e := range c.Enums {
+		fmt.Fprintf(&w, "\n// %s: %s\n", e.Name, oneLine(e.Doc))
+		pre := "SAN_" + upperSnake(e.Name)
+		for _, v := range e.Values {
+			p(e.Width, pre+"_"+v.Name, v.Value, "")
+		}
+	}
 	w.WriteString("\n/* verilator lint_on UNUSEDPARAM */\n")
 	return w.Bytes()
 }
@@ -108,8 +115,15 @@ func Go(c *Contract, pkg string) ([]byte, error) {
 	var w bytes.Buffer
 	w.WriteString(banner(c, "//"))
 	fmt.Fprintf(&w, "\npackage %s\n\n", pkg)
+	var imports []string
 	if hasIntMembers(c) {
-		w.WriteString("import \"encoding/binary\"\n\n")
+		imports = append(imports, "\"encoding/binary\"")
+	}
+	if len(c.Enums) > 0 {
+		imports = append(imports, "\"fmt\"")
+	}
+	if len(imports) > 0 {
+		fmt.Fprintf(&w, "import (\n%s\n)\n\n", strings.Join(imports, "\n"))
 	}
 	fmt.Fprintf(&w, "// ContractID is the CRC-32 of %s; the NIC reports its own copy in NICContractID.\n", c.Source)
 	fmt.Fprintf(&w, "const ContractID = 0x%08X\n\n", c.ID)
@@ -163,6 +177,19 @@ func Go(c *Contract, pkg string) ([]byte, error) {
 		w.WriteString(")\n\n")
 	}
 
+	for _, e := range c.Enums {
+		fmt.Fprintf(&w, "// %s: %s\ntype %s uint%d\n\n", e.Name, oneLine(e.Doc), e.Name, enumBits(e.Width))
+		fmt.Fprintf(&w, "// Values of %s.\nconst (\n", e.Name)
+		for _, v := range e.Values {
+			fmt.Fprintf(&w, "\t// %s%s: %s\n\t%s%s %s = %d\n", e.Name, goName(v.Name), oneLine(v.Doc), e.Name, goName(v.Name), e.Name, v.Value)
+		}
+		w.WriteString(")\n\n")
+		fmt.Fprintf(&w, "// String returns the contract's name of the code.\nfunc (v %s) String() string {\n\tswitch v {\n", e.Name)
+		for _, v := range e.Values {
+			fmt.Fprintf(&w, "\tcase %s%s:\n\t\treturn %q\n", e.Name, goName(v.Name), v.Name)
+		}
+		fmt.Fprintf(&w, "\t}\n\treturn fmt.Sprintf(\"%s(%%d)\", uint64(v))\n}\n\n", e.Name)
+	}
 	for _, s := range c.Structures {
 		writeStructure(&w, s)
 	}
@@ -171,6 +198,31 @@ func Go(c *Contract, pkg string) ([]byte, error) {
 		return nil, fmt.Errorf("format generated Go: %w", err)
 	}
 	return out, nil
+}
+
+// enumBits is the Go integer size that holds a code of width bits.
+func enumBits(width int) int {
+	for _, n := range []int{8, 16, 32} {
+		if width <= n {
+			return n
+		}
+	}
+	return 64
+}
+
+// upperSnake turns CamelCase into UPPER_SNAKE_CASE for Verilog names.
+func upperSnake(s string) string {
+	isUpper := func(c byte) bool { return c >= 'A' && c <= 'Z' }
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		// A word starts at an upper-case letter after a lower-case one ("RxDrop"), or at the
+		// last capital of an acronym that a lower-case letter follows ("CQEStatus").
+		if i > 0 && isUpper(s[i]) && (!isUpper(s[i-1]) || (i+1 < len(s) && !isUpper(s[i+1]))) {
+			b.WriteByte('_')
+		}
+		b.WriteByte(s[i])
+	}
+	return strings.ToUpper(b.String())
 }
 
 func hasIntMembers(c *Contract) bool {
@@ -255,6 +307,13 @@ func Markdown(c *Contract) []byte {
 		w.WriteString("| offset in page | doorbell | description |\n|---|---|---|\n")
 		for _, d := range c.Doorbells.Registers {
 			fmt.Fprintf(&w, "| 0x%03X | `%s` | %s |\n", d.Offset, d.Name, oneLine(d.Doc))
+		}
+		w.WriteString("\n")
+	}
+	for _, e := range c.Enums {
+		fmt.Fprintf(&w, "## Codes `%s` (%d bits)\n\n%s\n\n| value | name | meaning |\n|---|---|---|\n", e.Name, e.Width, oneLine(e.Doc))
+		for _, v := range e.Values {
+			fmt.Fprintf(&w, "| %d | `%s` | %s |\n", v.Value, v.Name, oneLine(v.Doc))
 		}
 		w.WriteString("\n")
 	}

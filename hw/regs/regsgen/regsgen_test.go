@@ -76,6 +76,9 @@ func TestValidationRejectsBadContracts(t *testing.T) {
 		{"struct field past end", header + "structures: [{name: S, size: 8, fields: [{name: A, offset: 4, bytes: 8}]}]\n", "not aligned"},
 		{"struct overlap", header + "structures: [{name: S, size: 8, fields: [{name: A, offset: 0, bytes: 4}, {name: B, offset: 2, bytes: 2}]}]\n", "overlaps"},
 		{"struct odd int", header + "structures: [{name: S, size: 8, fields: [{name: A, offset: 0, bytes: 3}]}]\n", "1, 2, 4 or 8"},
+		{"enum value too wide", header + "enums: [{name: E, width: 2, values: [{name: A, value: 4}]}]\n", "does not fit"},
+		{"enum duplicate value", header + "enums: [{name: E, width: 2, values: [{name: A, value: 1}, {name: B, value: 1}]}]\n", "already used by A"},
+		{"enum name", header + "enums: [{name: e_x, width: 2, values: [{name: A, value: 1}]}]\n", "CamelCase"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -97,6 +100,12 @@ structures:
       - {name: FLAGS, offset: 7, bytes: 1, bits: [{name: PHASE, lsb: 7, width: 1}, {name: STATUS, lsb: 0, width: 4}]}
       - {name: TAG, offset: 8, bytes: 8}
       - {name: DATA, offset: 16, bytes: 16}
+enums:
+  - name: CQEStatus
+    width: 8
+    values:
+      - {name: OK, value: 0}
+      - {name: LOCAL_LENGTH, value: 1}
 `
 
 // TestGeneratedAccessorsCompileAndWork builds the Go output of a contract with structures in a
@@ -129,6 +138,7 @@ func TestAccessors(t *testing.T) {
 	if string(s[16:32]) != "0123456789abcdef" || len(s.Data()) != 16 || cap(s.Data()) != 16 { t.Fatal("array") }
 	if NICCtrl != 12 || NICCtrlModeShift != 4 || NICCtrlModeMask != 7 || NICVersionMinor != 2 { t.Fatal("consts") }
 	if len(Registers) != 4 || Registers[3].Reset != 5 || Registers[3].Access != ReadWrite { t.Fatal("table") }
+	if CQEStatusLocalLength != 1 || CQEStatusLocalLength.String() != "LOCAL_LENGTH" || CQEStatus(9).String() != "CQEStatus(9)" { t.Fatal("enum") }
 }
 `,
 	}
@@ -145,7 +155,9 @@ func TestAccessors(t *testing.T) {
 	assert.Contains(t, v, "localparam [31:0] SAN_NIC_CTRL_ADDR = 32'hC;")
 	assert.Contains(t, v, "localparam integer SAN_NIC_CTRL_MODE_LSB = 4;")
 	assert.Contains(t, v, "localparam integer SAN_CQE_FLAGS_PHASE_LSB = 7;")
+	assert.Contains(t, v, "localparam [7:0] SAN_CQE_STATUS_LOCAL_LENGTH = 8'h1;")
 	md := string(Markdown(c))
 	assert.Contains(t, md, "| 0x000C | `CTRL` | rw | 0x00000005 |")
 	assert.Contains(t, md, "| | bits 7 | `FLAGS.PHASE` |")
+	assert.Contains(t, md, "| 1 | `LOCAL_LENGTH` |")
 }
