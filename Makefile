@@ -72,6 +72,7 @@ $(BUILD)/synth/stat.txt: $(RTL_SRCS) $(RTL_HDRS) | deps
 		chparam -set DATA_WIDTH $(DATA_WIDTH) -set N_QP $(N_QP) -set CLK_KHZ $(CLK_KHZ) \
 		        -set N_MSIX $(N_MSIX) -set AXIL_ADDR_WIDTH $(AXIL_ADDR_WIDTH) san_nic_top; \
 		synth_xilinx -top san_nic_top -flatten -noiopad; \
+		write_json $(BUILD)/synth/netlist.json; \
 		tee -o $@.tmp stat"
 	@mv $@.tmp $@
 	@echo "synth: san_nic_top synthesized; resources in $@"
@@ -120,8 +121,12 @@ test: deps check-generated lint synth model duts
 run: $(MODEL) $(SANCTL)
 	$(SANCTL) sim info
 
-bench:
-	@echo "bench: no figures yet (the data path issue adds them; see docs/ and METRICS)"
+# Figures of docs/METRICS that exist so far: the synthesis resources of the reference build.
+# The simulated data-path figures join when the data path is complete.
+bench: synth
+	$(GO) run ./hw/synth/synthreport -netlist $(BUILD)/synth/netlist.json -top san_nic_top \
+		-build "san_nic_top DATA_WIDTH=$(DATA_WIDTH) N_QP=$(N_QP) CLK_KHZ=$(CLK_KHZ); yosys $$(yosys -V | awk '{print $$2}') synth_xilinx -flatten" \
+		-o $(BUILD)/bench.json
 
 clean:
 	rm -rf $(BUILD)

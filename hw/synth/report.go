@@ -1,0 +1,136 @@
+package synth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Report holds the resource figures of one synthesized module.
+type Report struct {
+	Top    string         `json:"top"`
+	LUT    int            `json:"lut"`
+	FF     int            `json:"ff"`
+	BRAM   float64        `json:"bram"`   // 36 Kb blocks; an 18 Kb block counts half
+	Levels int            `json:"levels"` // most LUTs on a path between registers or ports
+	Cells  map[string]int `json:"cells"`  // every cell type and its count
+}
+
+// netlist is the part of Yosys's JSON netlist format that the report reads.
+type netlist struct {
+	Modules map[string]struct {
+		Cells map[string]struct {
+			Type           string                       `json:"type"`
+			PortDirections map[string]string            `json:"port_directions"`
+			Connections    map[string][]json.RawMessage `json:"connections"`
+		} `json:"cells"`
+	} `json:"modules"`
+}
+
+// ErrNoModule means the netlist does not hold the requested top module.
+var ErrNoModule = errors.New("module not in netlist")
+
+// isSequential reports cells whose outputs start a new path: flip-flops, latches, RAMs, DSPs
+// and clock buffers.
+func isSequential(t string) bool {
+	return strings.HasPrefix(t, "FD") || strings.HasPrefix(t, "LD") || strings.HasPrefix(t, "RAM") ||
+		strings.HasPrefix(t, "DSP") || strings.HasPrefix(t, "BUFG") || strings.HasPrefix(t, "SRL")
+}
+
+// isLUT reports LUT cells; Yosys's INV becomes a LUT1 in the vendor flow.
+func isLUT(t string) bool { return strings.HasPrefix(t, "LUT") || t == "INV" }
+
+// Parse computes the report for module top from a Yosys JSON netlist. CARRY4 and MUXF7/F8
+// cells are dedicated slice logic and add no level; each LUT adds one.
+func Parse(data []byte, top string) (*Report, error) {
+	var n netlist
+	if err := json.Unmarshal(data, &n); err != nil {
+		return nil, fmt.Errorf("parse netlist: %w", err)
+	}
+	m, ok := n.Modules[top]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNoModule, top)
+	}
+	r := &Report{Top: top, Cells: map[string]int{}}
+
+	type cell struct {
+		typ    string
+		inputs []int
+	}
+	cells := make([]cell, 0, len(m.Cells))
+	driver := map[int]int{} // net bit -> index of the combinational cell driving it
+	for _, c := range m.Cells {
+		r.Cells[c.Type]++
+		switch {
+		case isLUT(c.Type):
+			r.LUT++
+		case strings.HasPrefix(c.Type, "FD"):
+			r.FF++
+		case strings.HasPrefix(c.Type, "RAMB36"):
+			r.BRAM++
+		case strings.HasPrefix(c.Type, "RAMB18"):
+			r.BRAM += 0.5
+		}
+		if isSequential(c.Type) {
+			continue
+		}
+		idx := len(cells)
+		cl := cell{typ: c.Type}
+		for port, bits := range c.Connections {
+			for _, raw := range bits {
+				var bit int
+				if json.Unmarshal(raw, &bit) != nil {
+					continue // a constant ("0", "1", "x")
+				}
+				if c.PortDirections[port] == "output" {
+					driver[bit] = idx
+				} else {
+					cl.inputs = append(cl.inputs, bit)
+				}
+			}
+		}
+		cells = append(cells, cl)
+	}
+
+	// Longest LUT count into each combinational cell's outputs, by depth-first search.
+	const unvisited, visiting = -1, -2
+	depth := make([]int, len(cells))
+	for i := range depth {
+		depth[i] = unvisited
+	}
+	var visit func(i int) (int, error)
+	visit = func(i int) (int, error) {
+		switch depth[i] {
+		case visiting:
+			return 0, fmt.Errorf("combinational loop through a %s cell", cells[i].typ)
+		case unvisited:
+		default:
+			return depth[i], nil
+		}
+		depth[i] = visiting
+		d := 0
+		for _, b := range cells[i].inputs {
+			if j, ok := driver[b]; ok {
+				dj, err := visit(j)
+				if err != nil {
+					return 0, err
+				}
+				d = max(d, dj)
+			}
+		}
+		if isLUT(cells[i].typ) {
+			d++
+		}
+		depth[i] = d
+		return d, nil
+	}
+	for i := range cells {
+		d, err := visit(i)
+		if err != nil {
+			return nil, err
+		}
+		r.Levels = max(r.Levels, d)
+	}
+	return r, nil
+}

@@ -1,0 +1,43 @@
+package synth
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A register feeds LUT -> MUXF7 -> LUT -> register, and a separate LUT feeds a CARRY4 whose
+// output feeds another LUT: two levels on each path.
+const netlistJSON = `{"modules": {"top": {"cells": {
+ "ff1": {"type": "FDRE", "port_directions": {"C": "input", "D": "input", "Q": "output"}, "connections": {"C": [2], "D": [9], "Q": [3]}},
+ "l1": {"type": "LUT2", "port_directions": {"I0": "input", "I1": "input", "O": "output"}, "connections": {"I0": [3], "I1": ["0"], "O": [4]}},
+ "mx": {"type": "MUXF7", "port_directions": {"I0": "input", "I1": "input", "S": "input", "O": "output"}, "connections": {"I0": [4], "I1": [4], "S": [3], "O": [5]}},
+ "l2": {"type": "LUT6", "port_directions": {"I0": "input", "O": "output"}, "connections": {"I0": [5], "O": [9]}},
+ "l3": {"type": "LUT1", "port_directions": {"I0": "input", "O": "output"}, "connections": {"I0": [3], "O": [10]}},
+ "c4": {"type": "CARRY4", "port_directions": {"S": "input", "CO": "output"}, "connections": {"S": [10, 3, 3, 3], "CO": [11, 12, 13, 14]}},
+ "l4": {"type": "LUT3", "port_directions": {"I0": "input", "O": "output"}, "connections": {"I0": [14], "O": [15]}},
+ "ram": {"type": "RAMB18E1", "port_directions": {"DI": "input", "DO": "output"}, "connections": {"DI": [15], "DO": [16]}}
+}}}}`
+
+func TestParseCountsAndLevels(t *testing.T) {
+	r, err := Parse([]byte(netlistJSON), "top")
+	require.NoError(t, err)
+	assert.Equal(t, 4, r.LUT)
+	assert.Equal(t, 1, r.FF)
+	assert.Equal(t, 0.5, r.BRAM)
+	assert.Equal(t, 2, r.Levels)
+	assert.Equal(t, 1, r.Cells["CARRY4"])
+}
+
+func TestParseErrors(t *testing.T) {
+	_, err := Parse([]byte(netlistJSON), "other")
+	assert.ErrorIs(t, err, ErrNoModule)
+	_, err = Parse([]byte("{"), "top")
+	assert.Error(t, err)
+	loop := `{"modules": {"top": {"cells": {
+ "a": {"type": "LUT1", "port_directions": {"I0": "input", "O": "output"}, "connections": {"I0": [2], "O": [3]}},
+ "b": {"type": "LUT1", "port_directions": {"I0": "input", "O": "output"}, "connections": {"I0": [3], "O": [2]}}}}}}`
+	_, err = Parse([]byte(loop), "top")
+	assert.ErrorContains(t, err, "combinational loop")
+}
