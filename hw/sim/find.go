@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/sanoffload/san/hw/sim/internal/srcroot"
 )
 
 // ModelFile is the file name of the Verilated model library.
@@ -13,9 +15,6 @@ const ModelFile = "libsanmodel.so"
 
 // ErrModelNotBuilt means the Verilated model library could not be found.
 var ErrModelNotBuilt = errors.New("verilated NIC model not built: run 'make model' (make test and make run build it)")
-
-// modulePath identifies this source tree's go.mod when searching upwards for build/.
-const modulePath = "github.com/sanoffload/san"
 
 // FindModel returns the path of the model library: explicit if it is not empty, else the first
 // of $SAN_SIM_MODEL, ../verilator/ beside the executable, and build/verilator/ of the source
@@ -43,29 +42,10 @@ func FindModel(explicit string) (string, error) {
 			return filepath.Clean(p), nil
 		}
 	}
-	if root, ok := sourceRoot(); ok {
+	if root, ok := srcroot.Find(); ok {
 		if p := filepath.Join(root, "build", "verilator", ModelFile); try(p) {
 			return p, nil
 		}
 	}
 	return "", fmt.Errorf("%w; looked in %s", ErrModelNotBuilt, strings.Join(tried, ", "))
-}
-
-// sourceRoot walks up from the working directory to the go.mod of this module.
-func sourceRoot() (string, bool) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", false
-	}
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && strings.Contains(string(b), "module "+modulePath+"\n") {
-			return dir, true
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", false
-		}
-		dir = parent
-	}
 }

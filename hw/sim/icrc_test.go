@@ -2,7 +2,6 @@ package sim
 
 import (
 	"encoding/binary"
-	"hash/crc32"
 	"math/rand"
 	"testing"
 
@@ -10,18 +9,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sanoffload/san/hw/sim/dut"
+	"github.com/sanoffload/san/hw/wire"
 )
 
-// refICRC is the ICRC recipe written out plainly: CRC-32 over 8 bytes of 0xFF and the frame from
-// the IPv4 header on, variant fields forced to 0xFF.
+// refICRC is hw/wire's ICRC of a frame that does not yet carry its ICRC field.
 func refICRC(frame []byte) uint32 {
-	b := append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, frame[14:]...)
-	for _, off := range []int{15, 22, 24, 25, 40, 41, 46} {
-		if off < len(frame) {
-			b[8+off-14] = 0xff
-		}
-	}
-	return crc32.ChecksumIEEE(b)
+	return wire.ICRC(append(append([]byte(nil), frame...), 0, 0, 0, 0))
 }
 
 // streamer drives a monitored AXI-Stream with random gaps and backpressure.

@@ -126,12 +126,19 @@ func (b *txBench) run(t *testing.T, limit int) {
 	require.Len(t, b.frames, want, "frames out within %d cycles", limit)
 }
 
-func randFrame(rng *rand.Rand) *wire.Frame {
+// randAddressed returns a frame with random addresses, IP ID and UDP source port, TTL as the
+// NIC sends it, and nothing else set.
+func randAddressed(rng *rand.Rand) *wire.Frame {
 	f := &wire.Frame{TTL: wire.DefaultTTL, IPID: uint16(rng.Intn(1 << 16)), SrcPort: uint16(rng.Intn(1 << 16))}
 	rng.Read(f.DstMAC[:])
 	rng.Read(f.SrcMAC[:])
 	rng.Read(f.SrcIP[:])
 	rng.Read(f.DstIP[:])
+	return f
+}
+
+func randFrame(rng *rand.Rand) *wire.Frame {
+	f := randAddressed(rng)
 	f.BTH = wire.BTHFields{PKey: wire.DefaultPKey, DestQP: uint32(rng.Intn(1 << 24)), PSN: uint32(rng.Intn(1 << 24)),
 		AckReq: rng.Intn(2) == 0, SE: rng.Intn(4) == 0}
 	pmtu := 1024

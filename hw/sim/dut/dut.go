@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/sanoffload/san/hw/sim/internal/srcroot"
 )
 
 // Port describes one port of the block.
@@ -31,25 +32,15 @@ type DUT struct {
 // Path returns where `make duts` puts the model of the named block, found from the module
 // root above the working directory.
 func Path(name string) (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
+	root, ok := srcroot.Find()
+	if !ok {
+		return "", fmt.Errorf("%s: %w (no source tree above the working directory)", name, ErrNotBuilt)
 	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
-			strings.Contains(string(b), "module github.com/sanoffload/san\n") {
-			p := filepath.Join(dir, "build", "verilator", "dut", name, "libdut.so")
-			if _, err := os.Stat(p); err != nil {
-				return "", fmt.Errorf("%s: %w", name, ErrNotBuilt)
-			}
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("%s: %w (no source tree above %s)", name, ErrNotBuilt, dir)
-		}
-		dir = parent
+	p := filepath.Join(root, "build", "verilator", "dut", name, "libdut.so")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("%s: %w", name, ErrNotBuilt)
 	}
+	return p, nil
 }
 
 // New loads the named block (a module of hw/rtl with a "clk" port) for test t, in reset
