@@ -1,10 +1,11 @@
 # SAN offload project: an FPGA SAN NIC (hw/rtl), its simulator, and a Sockets-Direct stack in Go.
 #
 #   make run     bring up a simulated NIC and show its identity (sanctl sim info)
-#   make test    everything CI checks: generated files, lint, synthesis, the Go and RTL tests
+#   make test    everything CI checks: generated files, lint, synthesis, the Go and RTL tests,
+#                and the tshark conformance check of captured traffic
 #
 # Both install what is missing first (make deps). Other targets: generate, lint, synth, model,
-# bench, clean.
+# conformance, bench, clean.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -32,7 +33,7 @@ MODEL := $(MODEL_DIR)/libsanmodel.so
 SANCTL := $(BUILD)/bin/sanctl
 GO_SRCS := $(shell find . -name '*.go' -not -path './build/*')
 
-.PHONY: deps generate check-generated lint lint-rtl lint-go synth model duts test run bench clean
+.PHONY: deps generate check-generated lint lint-rtl lint-go synth model duts test conformance run bench clean
 
 deps:
 	@scripts/deps.sh
@@ -93,7 +94,7 @@ $(MODEL): $(RTL_SRCS) $(RTL_HDRS) verilator/common.f verilator/model.f verilator
 
 # Per-block unit-test models: each RTL block Verilated on its own, with a wrapper (written by
 # verilator/dutgen from the Verilated port list) that lets Go tests drive it port by port.
-DUTS := san_csr san_icrc san_tx_builder san_rx_parser
+DUTS := san_csr san_icrc san_tx_builder san_rx_parser san_sq_engine san_rq_engine san_cq_writer san_dma_mux
 DUT_DIR := $(MODEL_DIR)/dut
 DUT_LIBS := $(DUTS:%=$(DUT_DIR)/%/libdut.so)
 VERILATOR_INC = $(shell verilator --getenv VERILATOR_ROOT)/include
@@ -117,16 +118,29 @@ $(SANCTL): $(GO_SRCS) go.mod go.sum
 
 test: deps check-generated lint synth model duts
 	$(GO) test -race -count=1 ./...
+	$(MAKE) -s conformance
+
+# A scripted exchange between two simulated NICs, captured, then checked with tshark: every frame
+# must decode as RoCEv2 with no expert errors and a correct ICRC.
+conformance: $(MODEL) $(SANCTL) | deps
+	@rm -rf $(BUILD)/pcap && mkdir -p $(BUILD)/pcap
+	$(SANCTL) sim exchange --pcap $(BUILD)/pcap/exchange-pmtu1024.pcap
+	$(SANCTL) sim exchange --pmtu 256 --latency 0 --sizes 0,1,255,256,257,3000 --pcap $(BUILD)/pcap/exchange-pmtu256.pcap
+	$(SANCTL) sim exchange --pmtu 4096 --sizes 4095,4096,4097,20000 --pcap $(BUILD)/pcap/exchange-pmtu4096.pcap
+	$(SANCTL) capture check $(BUILD)/pcap/*.pcap
 
 run: $(MODEL) $(SANCTL)
 	$(SANCTL) sim info
 
-# Figures of docs/METRICS that exist so far: the synthesis resources of the reference build.
-# The simulated data-path figures join when the data path is complete.
-bench: synth
+# The figures of docs/METRICS: synthesis resources of the reference build (Yosys), then the
+# simulated hardware figures measured in cycles on two linked NICs (sanctl bench), merged into
+# build/bench.json.
+BENCH_BUILD = san_nic_top DATA_WIDTH=$(DATA_WIDTH) N_QP=$(N_QP) CLK_KHZ=$(CLK_KHZ); yosys $$(yosys -V | awk '{print $$2}') synth_xilinx -flatten; verilator $$(verilator --version | awk '{print $$2}')
+bench: synth $(MODEL) $(SANCTL)
 	$(GO) run ./hw/synth/synthreport -netlist $(BUILD)/synth/netlist.json -top san_nic_top \
-		-build "san_nic_top DATA_WIDTH=$(DATA_WIDTH) N_QP=$(N_QP) CLK_KHZ=$(CLK_KHZ); yosys $$(yosys -V | awk '{print $$2}') synth_xilinx -flatten" \
-		-o $(BUILD)/bench.json
+		-build "$(BENCH_BUILD)" -o $(BUILD)/synth/figures.json
+	$(SANCTL) bench --merge $(BUILD)/synth/figures.json --out $(BUILD)/bench.json --build "$(BENCH_BUILD)"
+	@echo "bench: figures in $(BUILD)/bench.json"
 
 clean:
 	rm -rf $(BUILD)

@@ -4,3 +4,7 @@ hw/rtl/san_icrc.v
 hw/rtl/san_tx_builder.v
 hw/rtl/san_sync_fifo.v
 hw/rtl/san_rx_parser.v
+hw/rtl/san_dma_mux.v
+hw/rtl/san_cq_writer.v
+hw/rtl/san_sq_engine.v
+hw/rtl/san_rq_engine.v

@@ -1,31 +1,153 @@
 // SPDX-License-Identifier: MIT
-// san_model.cpp: the harness around the Verilated san_nic_top. It owns the clock and drives the
-// BAR0 AXI4-Lite port as a bus master would, one real handshake at a time; it collects MSI-X
-// requests. Ports the RTL does not use yet are held idle (valid low, ready high).
+// san_model.cpp: the harness around the Verilated san_nic_top. It owns the clock, drives BAR0 as
+// a bus master would (one real AXI4-Lite handshake at a time), serves the DMA ports from host
+// memory through a PCIe-like model (read latency, tags, one beat per cycle, posted writes) with a
+// guard, collects MSI-X requests, and carries Ethernet frames: to and from Go, or beat by beat
+// over a link to another NIC on the same clock (a fabric).
 
 #include "san_model.h"
 
+#include <cstring>
 #include <deque>
+#include <map>
 #include <memory>
+#include <vector>
 
 #include "Vsan_nic_top.h"
 #include "verilated.h"
 
+namespace {
+
+constexpr int kBytes = 8; // DATA_WIDTH / 8; the harness drives a 64-bit build
+
+// One beat on an AXI-Stream link port.
+struct Beat {
+  uint64_t data;
+  uint8_t keep;
+  bool last;
+  bool user;
+  uint64_t time; // first cycle it may be presented
+};
+
+// A DMA read in flight: its data starts at `time` and streams in request order.
+struct Read {
+  uint64_t addr;
+  uint32_t len;
+  uint32_t tag;
+  uint64_t time;
+  uint32_t off;
+  bool fault;
+};
+
+struct Write {
+  uint64_t addr;
+  uint32_t len;
+  uint32_t tag;
+  uint32_t off;
+  bool fault;
+};
+
+struct Done {
+  uint32_t tag;
+  bool error;
+  uint64_t time;
+};
+
+struct Frame {
+  std::vector<uint8_t> bytes;
+  uint64_t first, last;
+};
+
+// Handshakes and values sampled before the rising edge, for the MMIO calls.
+struct Sampled {
+  bool aw, w, b, ar, r;
+  uint32_t rdata;
+  int resp_b, resp_r;
+};
+
+// xorshift64*: the stall patterns, seeded so runs repeat.
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed) : s(seed ? seed : 0x9E3779B97F4A7C15ull) {}
+  uint32_t pct() {
+    s ^= s >> 12;
+    s ^= s << 25;
+    s ^= s >> 27;
+    return static_cast<uint32_t>((s * 2685821657736338717ull) >> 32) % 100;
+  }
+};
+
+}  // namespace
+
 struct san_model {
   std::unique_ptr<VerilatedContext> ctx;
   std::unique_ptr<Vsan_nic_top> top;
-  uint64_t cycles = 0;
+  san_model_config cfg{};
+  Rng rng{1};
+  san_fabric *fabric = nullptr; // owner of the clock, or null when the model runs alone
+  uint64_t own_cycles = 0;
   std::deque<uint16_t> msix;
+
+  // Host memory and the guard: mapped ranges by start.
+  std::map<uint64_t, uint64_t> mapped;
+  uint64_t faults = 0;
+  san_dma_fault first_fault{};
+
+  std::deque<Read> reads;
+  bool wr_active = false;
+  Write wr{};
+  std::deque<Done> dones;
+
+  // Link: beats waiting to enter the receive port, from the peer and from Go.
+  san_model *peer = nullptr;
+  uint32_t latency = 0;
+  std::deque<Beat> rx_link, rx_inject;
+  int rx_src = 0; // 0 idle (between frames), 1 link, 2 inject
+  bool capture = false;
+  Frame tx_cur;
+  bool tx_started = false;
+  std::deque<Frame> tx_frames;
+
+  Sampled hs{};
+  uint64_t last_write_cycle = 0;
+};
+
+struct san_fabric {
+  std::vector<san_model *> models;
+  uint64_t cycles = 0;
 };
 
 namespace {
 
-// Pre-edge handshakes, sampled after inputs settle and before the rising edge.
-struct Handshakes {
-  bool aw, w, b, ar, r, msix;
-};
+uint64_t now(const san_model *m) { return m->fabric ? m->fabric->cycles : m->own_cycles; }
 
-void idle_inputs(Vsan_nic_top *t) {
+bool guard_ok(const san_model *m, uint64_t addr, uint64_t len) {
+  if (len == 0) return true;
+  auto it = m->mapped.upper_bound(addr);
+  if (it == m->mapped.begin()) return false;
+  --it;
+  return addr >= it->first && addr + len <= it->first + it->second && addr + len > addr;
+}
+
+void record_fault(san_model *m, uint64_t addr, uint64_t len, bool write) {
+  if (m->faults++ == 0) m->first_fault = san_dma_fault{addr, len, now(m), write ? uint8_t(1) : uint8_t(0)};
+}
+
+uint8_t *host(san_model *m, uint64_t addr) { return m->cfg.host_mem + (addr - m->cfg.host_iova); }
+
+void flush(san_model *m) {
+  m->msix.clear();
+  m->reads.clear();
+  m->wr_active = false;
+  m->dones.clear();
+  m->rx_link.clear();
+  m->rx_inject.clear();
+  m->rx_src = 0;
+  m->tx_started = false;
+  m->tx_cur.bytes.clear();
+}
+
+void idle_bus(Vsan_nic_top *t) {
   t->s_axil_awvalid = 0;
   t->s_axil_wvalid = 0;
   t->s_axil_bready = 0;
@@ -33,36 +155,193 @@ void idle_inputs(Vsan_nic_top *t) {
   t->s_axil_rready = 0;
   t->s_axil_awprot = 0;
   t->s_axil_arprot = 0;
-  t->m_dma_rd_req_ready = 1;
-  t->s_axis_dma_rd_tvalid = 0;
-  t->m_dma_wr_req_ready = 1;
-  t->m_axis_dma_wr_tready = 1;
-  t->s_dma_wr_done_valid = 0;
-  t->m_msix_ready = 1;
-  t->m_axis_tx_tready = 1;
-  t->s_axis_rx_tvalid = 0;
 }
 
-// tick runs one clock cycle and reports which handshakes completed at its rising edge.
-Handshakes tick(san_model *m) {
+// drive sets the host's and the MAC's inputs for this cycle from the harness state.
+void drive(san_model *m) {
   Vsan_nic_top *t = m->top.get();
-  t->clk = 0;
-  t->eval();
-  m->ctx->timeInc(1);
-  Handshakes hs{};
+  uint64_t c = now(m);
+  uint32_t tags = m->cfg.dma_rd_tags ? m->cfg.dma_rd_tags : 256;
+  bool dma_stall = m->cfg.dma_stall_pct && m->rng.pct() < m->cfg.dma_stall_pct;
+
+  t->m_dma_rd_req_ready = m->reads.size() < tags;
+  t->s_axis_dma_rd_tvalid = 0;
+  if (!m->reads.empty() && m->reads.front().time <= c && !dma_stall) {
+    const Read &r = m->reads.front();
+    uint32_t n = r.len - r.off < kBytes ? r.len - r.off : kBytes;
+    uint64_t d = 0;
+    if (!r.fault) std::memcpy(&d, host(m, r.addr + r.off), n);
+    t->s_axis_dma_rd_tdata = d;
+    t->s_axis_dma_rd_tkeep = static_cast<uint8_t>((1u << n) - 1);
+    t->s_axis_dma_rd_tlast = r.off + n == r.len;
+    t->s_axis_dma_rd_tid = r.tag;
+    t->s_axis_dma_rd_tuser = r.fault;
+    t->s_axis_dma_rd_tvalid = 1;
+  }
+
+  t->m_dma_wr_req_ready = !m->wr_active;
+  t->m_axis_dma_wr_tready = m->wr_active && !dma_stall;
+  t->s_dma_wr_done_valid = 0;
+  if (!m->dones.empty() && m->dones.front().time <= c) {
+    t->s_dma_wr_done_valid = 1;
+    t->s_dma_wr_done_tag = m->dones.front().tag;
+    t->s_dma_wr_done_error = m->dones.front().error;
+  }
+
+  t->m_msix_ready = 1;
+  t->m_axis_tx_tready = !(m->cfg.link_stall_pct && m->rng.pct() < m->cfg.link_stall_pct);
+
+  // Receive: whole frames from one source at a time; the link first at a frame boundary.
+  t->s_axis_rx_tvalid = 0;
+  if (m->rx_src == 0) {
+    if (!m->rx_link.empty() && m->rx_link.front().time <= c) {
+      m->rx_src = 1;
+    } else if (!m->rx_inject.empty()) {
+      m->rx_src = 2;
+    }
+  }
+  std::deque<Beat> *q = m->rx_src == 1 ? &m->rx_link : m->rx_src == 2 ? &m->rx_inject : nullptr;
+  if (q != nullptr && !q->empty() && q->front().time <= c) {
+    const Beat &b = q->front();
+    t->s_axis_rx_tdata = b.data;
+    t->s_axis_rx_tkeep = b.keep;
+    t->s_axis_rx_tlast = b.last;
+    t->s_axis_rx_tuser = b.user;
+    t->s_axis_rx_tvalid = 1;
+  }
+}
+
+// sample records what happens at the coming rising edge (inputs settled, clk low).
+void sample(san_model *m) {
+  Vsan_nic_top *t = m->top.get();
+  uint64_t c = now(m);
+  Sampled &hs = m->hs;
   hs.aw = t->s_axil_awvalid && t->s_axil_awready;
   hs.w = t->s_axil_wvalid && t->s_axil_wready;
   hs.b = t->s_axil_bvalid && t->s_axil_bready;
   hs.ar = t->s_axil_arvalid && t->s_axil_arready;
   hs.r = t->s_axil_rvalid && t->s_axil_rready;
-  hs.msix = t->m_msix_valid && t->m_msix_ready;
-  uint16_t vector = t->m_msix_vector;
+  hs.rdata = t->s_axil_rdata;
+  hs.resp_b = t->s_axil_bresp;
+  hs.resp_r = t->s_axil_rresp;
+  if (hs.w) m->last_write_cycle = c;
+
+  if (t->m_msix_valid && t->m_msix_ready) m->msix.push_back(t->m_msix_vector);
+
+  if (t->m_dma_rd_req_valid && t->m_dma_rd_req_ready) {
+    uint64_t a = t->m_dma_rd_req_addr;
+    uint32_t len = t->m_dma_rd_req_len;
+    bool ok = len > 0 && guard_ok(m, a, len);
+    if (!ok) record_fault(m, a, len, false);
+    if (len > 0) m->reads.push_back(Read{a, len, t->m_dma_rd_req_tag, c + 1 + m->cfg.dma_rd_latency, 0, !ok});
+  }
+  if (t->s_axis_dma_rd_tvalid && t->s_axis_dma_rd_tready) {
+    Read &r = m->reads.front();
+    r.off += r.len - r.off < kBytes ? r.len - r.off : kBytes;
+    if (r.off == r.len) m->reads.pop_front();
+  }
+
+  if (t->s_dma_wr_done_valid) m->dones.pop_front();
+  if (t->m_dma_wr_req_valid && t->m_dma_wr_req_ready) {
+    uint64_t a = t->m_dma_wr_req_addr;
+    uint32_t len = t->m_dma_wr_req_len;
+    bool ok = len > 0 && guard_ok(m, a, len);
+    if (!ok) record_fault(m, a, len, true);
+    m->wr = Write{a, len, t->m_dma_wr_req_tag, 0, !ok};
+    m->wr_active = true;
+  }
+  // A request and the first data beat may be taken in one cycle only when the beat belongs to
+  // an earlier request; the ready above holds data back until its request has been taken.
+  else if (t->m_axis_dma_wr_tvalid && t->m_axis_dma_wr_tready) {
+    Write &w = m->wr;
+    uint8_t keep = t->m_axis_dma_wr_tkeep;
+    uint64_t d = t->m_axis_dma_wr_tdata;
+    for (int i = 0; i < kBytes; i++) {
+      if (!(keep >> i & 1)) continue;
+      if (w.off >= w.len) {
+        // More bytes than requested: a protocol error, guarded like an outside access.
+        if (!w.fault) record_fault(m, w.addr + w.off, 1, true);
+        w.fault = true;
+        continue;
+      }
+      if (!w.fault) *host(m, w.addr + w.off) = static_cast<uint8_t>(d >> (8 * i));
+      w.off++;
+    }
+    if (t->m_axis_dma_wr_tlast) {
+      if (w.off != w.len && !w.fault) {
+        record_fault(m, w.addr + w.off, w.len - w.off, true);
+        w.fault = true;
+      }
+      m->dones.push_back(Done{w.tag, w.fault, c + 1 + m->cfg.dma_wr_latency});
+      m->wr_active = false;
+    }
+  }
+
+  if (t->m_axis_tx_tvalid && t->m_axis_tx_tready) {
+    Beat b{t->m_axis_tx_tdata, t->m_axis_tx_tkeep, t->m_axis_tx_tlast != 0,
+           t->m_axis_tx_tuser != 0, 0};
+    if (m->peer != nullptr) {
+      b.time = c + 1 + m->latency;
+      m->peer->rx_link.push_back(b);
+    }
+    if (m->peer == nullptr || m->capture) {
+      if (!m->tx_started) {
+        m->tx_cur.bytes.clear();
+        m->tx_cur.first = c;
+        m->tx_started = true;
+      }
+      for (int i = 0; i < kBytes; i++) {
+        if (b.keep >> i & 1) m->tx_cur.bytes.push_back(static_cast<uint8_t>(b.data >> (8 * i)));
+      }
+      if (b.last) {
+        m->tx_cur.last = c;
+        m->tx_started = false;
+        if (!b.user) m->tx_frames.push_back(std::move(m->tx_cur));
+        m->tx_cur = Frame{};
+      }
+    }
+  }
+
+  if (t->s_axis_rx_tvalid && t->s_axis_rx_tready) {
+    std::deque<Beat> &q = m->rx_src == 1 ? m->rx_link : m->rx_inject;
+    bool last = q.front().last;
+    q.pop_front();
+    if (last) m->rx_src = 0;
+  }
+}
+
+void edge(san_model *m) {
+  Vsan_nic_top *t = m->top.get();
   t->clk = 1;
   t->eval();
   m->ctx->timeInc(1);
-  m->cycles++;
-  if (hs.msix) m->msix.push_back(vector);
-  return hs;
+}
+
+void settle(san_model *m) {
+  Vsan_nic_top *t = m->top.get();
+  t->clk = 0;
+  t->eval();
+  m->ctx->timeInc(1);
+}
+
+// tick runs one cycle of the clock m runs on: its fabric's (every model in it) or its own.
+void tick(san_model *m) {
+  if (m->fabric == nullptr) {
+    drive(m);
+    settle(m);
+    sample(m);
+    edge(m);
+    m->own_cycles++;
+    return;
+  }
+  san_fabric *f = m->fabric;
+  for (san_model *x : f->models) {
+    drive(x);
+    settle(x);
+    sample(x);
+  }
+  for (san_model *x : f->models) edge(x);
+  f->cycles++;
 }
 
 }  // namespace
@@ -72,36 +351,50 @@ extern "C" {
 void san_model_get_info(san_model_info *info) {
   info->abi = SAN_MODEL_ABI;
   info->verilator_version = Verilated::productVersion();
+  info->data_width = 8 * kBytes;
 }
 
-san_model *san_model_new(uint32_t reset_cycles) {
+san_model *san_model_new(const san_model_config *cfg) {
+  if (cfg == nullptr || (cfg->host_size > 0 && cfg->host_mem == nullptr)) return nullptr;
   auto m = std::make_unique<san_model>();
+  m->cfg = *cfg;
+  m->rng = Rng(cfg->seed);
   m->ctx = std::make_unique<VerilatedContext>();
   m->top = std::make_unique<Vsan_nic_top>(m->ctx.get(), "san_nic_top");
-  idle_inputs(m->top.get());
-  san_model_reset(m.get(), reset_cycles);
+  idle_bus(m->top.get());
+  san_model_reset(m.get(), cfg->reset_cycles);
   return m.release();
 }
 
 void san_model_free(san_model *m) {
   if (m == nullptr) return;
+  if (m->peer != nullptr) m->peer->peer = nullptr;
+  if (m->fabric != nullptr) {
+    auto &v = m->fabric->models;
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      if (*it == m) {
+        v.erase(it);
+        break;
+      }
+    }
+  }
   m->top->final();
   delete m;
 }
 
 void san_model_reset(san_model *m, uint32_t cycles) {
-  idle_inputs(m->top.get());
+  idle_bus(m->top.get());
   m->top->rst = 1;
   for (uint32_t i = 0; i < (cycles ? cycles : 1); i++) tick(m);
   m->top->rst = 0;
-  m->msix.clear();
+  flush(m);
 }
 
 void san_model_step(san_model *m, uint64_t n) {
   for (uint64_t i = 0; i < n; i++) tick(m);
 }
 
-uint64_t san_model_cycles(const san_model *m) { return m->cycles; }
+uint64_t san_model_cycles(const san_model *m) { return now(m); }
 
 int san_model_mmio_write32(san_model *m, uint32_t addr, uint32_t data, uint8_t strb,
                            uint32_t timeout) {
@@ -113,18 +406,15 @@ int san_model_mmio_write32(san_model *m, uint32_t addr, uint32_t data, uint8_t s
   t->s_axil_wvalid = 1;
   t->s_axil_bready = 1;
   for (uint32_t i = 0; i < timeout; i++) {
-    // bresp is sampled before the edge that completes the B handshake.
-    t->clk = 0;
-    t->eval();
-    int resp = t->s_axil_bresp;
-    Handshakes hs = tick(m);
-    if (hs.aw) t->s_axil_awvalid = 0;
-    if (hs.w) t->s_axil_wvalid = 0;
-    if (hs.b) {
+    tick(m);
+    if (m->hs.aw) t->s_axil_awvalid = 0;
+    if (m->hs.w) t->s_axil_wvalid = 0;
+    if (m->hs.b) {
       t->s_axil_bready = 0;
-      return resp;
+      return m->hs.resp_b;
     }
   }
+  idle_bus(t);
   return SAN_RESP_TIMEOUT;
 }
 
@@ -134,20 +424,19 @@ int san_model_mmio_read32(san_model *m, uint32_t addr, uint32_t *data, uint32_t 
   t->s_axil_arvalid = 1;
   t->s_axil_rready = 1;
   for (uint32_t i = 0; i < timeout; i++) {
-    t->clk = 0;
-    t->eval();
-    uint32_t rdata = t->s_axil_rdata;
-    int resp = t->s_axil_rresp;
-    Handshakes hs = tick(m);
-    if (hs.ar) t->s_axil_arvalid = 0;
-    if (hs.r) {
+    tick(m);
+    if (m->hs.ar) t->s_axil_arvalid = 0;
+    if (m->hs.r) {
       t->s_axil_rready = 0;
-      *data = rdata;
-      return resp;
+      *data = m->hs.rdata;
+      return m->hs.resp_r;
     }
   }
+  idle_bus(t);
   return SAN_RESP_TIMEOUT;
 }
+
+uint64_t san_model_last_write_cycle(const san_model *m) { return m->last_write_cycle; }
 
 int san_model_msix_pop(san_model *m, uint16_t *vector) {
   if (m->msix.empty()) return 0;
@@ -155,5 +444,90 @@ int san_model_msix_pop(san_model *m, uint16_t *vector) {
   m->msix.pop_front();
   return 1;
 }
+
+int san_model_guard_map(san_model *m, uint64_t iova, uint64_t len) {
+  const san_model_config &c = m->cfg;
+  if (len == 0 || iova < c.host_iova || iova + len > c.host_iova + c.host_size || iova + len < iova) {
+    return -1;
+  }
+  m->mapped[iova] = len;
+  return 0;
+}
+
+int san_model_guard_unmap(san_model *m, uint64_t iova) {
+  return m->mapped.erase(iova) == 1 ? 0 : -1;
+}
+
+uint64_t san_model_dma_faults(const san_model *m, san_dma_fault *first) {
+  if (first != nullptr) *first = m->first_fault;
+  return m->faults;
+}
+
+int san_model_rx_push(san_model *m, const uint8_t *frame, uint32_t len, int bad) {
+  if (len == 0) return -1;
+  uint64_t c = now(m);
+  for (uint32_t off = 0; off < len; off += kBytes) {
+    uint32_t n = len - off < kBytes ? len - off : kBytes;
+    uint64_t d = 0;
+    std::memcpy(&d, frame + off, n);
+    bool last = off + n == len;
+    m->rx_inject.push_back(Beat{d, static_cast<uint8_t>((1u << n) - 1), last, last && bad != 0, c});
+  }
+  return 0;
+}
+
+void san_model_capture(san_model *m, int on) { m->capture = on != 0; }
+
+int san_model_tx_pop(san_model *m, uint8_t *buf, uint32_t cap, uint64_t *first_cycle,
+                     uint64_t *last_cycle) {
+  if (m->tx_frames.empty()) return 0;
+  Frame &f = m->tx_frames.front();
+  if (f.bytes.size() > cap) return -1;
+  std::memcpy(buf, f.bytes.data(), f.bytes.size());
+  *first_cycle = f.first;
+  *last_cycle = f.last;
+  int n = static_cast<int>(f.bytes.size());
+  m->tx_frames.pop_front();
+  return n;
+}
+
+san_fabric *san_fabric_new(void) { return new san_fabric(); }
+
+void san_fabric_free(san_fabric *f) {
+  if (f == nullptr) return;
+  for (san_model *m : f->models) m->fabric = nullptr;
+  delete f;
+}
+
+int san_fabric_add(san_fabric *f, san_model *m) {
+  if (m->fabric != nullptr) return -1;
+  // The model's clock joins the fabric's; its own count continues from the fabric's.
+  m->fabric = f;
+  f->models.push_back(m);
+  return 0;
+}
+
+int san_fabric_link(san_fabric *f, san_model *a, san_model *b, uint32_t latency) {
+  if (a == b || a->fabric != f || b->fabric != f || a->peer != nullptr || b->peer != nullptr) {
+    return -1;
+  }
+  a->peer = b;
+  b->peer = a;
+  a->latency = latency;
+  b->latency = latency;
+  return 0;
+}
+
+void san_fabric_step(san_fabric *f, uint64_t n) {
+  for (uint64_t i = 0; i < n; i++) {
+    if (f->models.empty()) {
+      f->cycles++;
+      continue;
+    }
+    tick(f->models.front());
+  }
+}
+
+uint64_t san_fabric_cycles(const san_fabric *f) { return f->cycles; }
 
 }  // extern "C"

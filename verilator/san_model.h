@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: MIT
 // san_model.h: the C ABI of the Verilated SAN NIC model (libsanmodel.so). hw/sim loads the library
 // with dlopen and calls only these functions. Bump SAN_MODEL_ABI on any incompatible change.
+//
+// A model is one NIC together with its host: the host memory its DMA ports reach (with a
+// PCIe-like timing model and a guard), its MSI-X requests, and its Ethernet port. NICs joined in
+// a fabric share one clock: stepping any of them, or an MMIO access to any of them, advances all
+// of them, and the links between them carry each transmitted beat to the peer's receive port.
 #ifndef SAN_MODEL_H
 #define SAN_MODEL_H
 
@@ -10,7 +15,7 @@
 extern "C" {
 #endif
 
-#define SAN_MODEL_ABI 1
+#define SAN_MODEL_ABI 2
 
 // AXI response codes returned by the MMIO calls, and the harness's own failure.
 #define SAN_RESP_OKAY 0
@@ -20,27 +25,44 @@ extern "C" {
 #define SAN_RESP_TIMEOUT (-1) // no handshake within the timeout; the model is wedged
 
 typedef struct san_model san_model;
+typedef struct san_fabric san_fabric;
 
 // Build facts of the library. The NIC's own build parameters are read through BAR0.
 typedef struct san_model_info {
   uint32_t abi;                  // SAN_MODEL_ABI
   const char *verilator_version; // the Verilator that built the model
+  uint32_t data_width;           // DATA_WIDTH the model was built with
 } san_model_info;
 
 void san_model_get_info(san_model_info *info);
 
-// san_model_new creates a model held in reset for reset_cycles, then released. NULL on failure.
-san_model *san_model_new(uint32_t reset_cycles);
+// How the simulated host and the MAC behave. Zero values are legal: ideal DMA, no stalls.
+typedef struct san_model_config {
+  uint32_t reset_cycles;   // reset held this long at creation (0: 1)
+  uint32_t dma_rd_latency; // cycles from a read request to its first data beat
+  uint32_t dma_rd_tags;    // reads in flight at most (0: 256)
+  uint32_t dma_wr_latency; // cycles from a write's last beat to its completion
+  uint32_t dma_stall_pct;  // percent of cycles the host withholds read data and write ready
+  uint32_t link_stall_pct; // percent of cycles the MAC withholds transmit ready
+  uint64_t seed;           // of the stall patterns
+  uint8_t *host_mem;       // host memory the DMA ports reach: host_size bytes at host_iova
+  uint64_t host_iova;
+  uint64_t host_size;
+} san_model_config;
+
+// san_model_new creates a model, held in reset for reset_cycles, then released. NULL on failure.
+san_model *san_model_new(const san_model_config *cfg);
 void san_model_free(san_model *m);
 
-// san_model_reset asserts rst for the given cycles, then releases it; pending interrupts are
-// dropped.
+// san_model_reset asserts rst for the given cycles, then releases it; pending interrupts, DMA
+// in flight and frames in flight to or from this NIC are dropped.
 void san_model_reset(san_model *m, uint32_t cycles);
 
-// san_model_step runs the core clock for n cycles.
+// san_model_step runs the clock (the fabric's, when the model is in one) for n cycles.
 void san_model_step(san_model *m, uint64_t n);
 
-// san_model_cycles is the number of core-clock cycles run since san_model_new.
+// san_model_cycles is the number of clock cycles run since san_model_new (for a model in a
+// fabric: since the fabric was created, which is before its models joined).
 uint64_t san_model_cycles(const san_model *m);
 
 // One AXI4-Lite transaction on BAR0, run to completion through the model's handshakes; gives
@@ -48,10 +70,49 @@ uint64_t san_model_cycles(const san_model *m);
 int san_model_mmio_read32(san_model *m, uint32_t addr, uint32_t *data, uint32_t timeout);
 int san_model_mmio_write32(san_model *m, uint32_t addr, uint32_t data, uint8_t strb,
                            uint32_t timeout);
+// san_model_last_write_cycle is the cycle in which the last MMIO write's data was taken by
+// the NIC (its W handshake).
+uint64_t san_model_last_write_cycle(const san_model *m);
 
 // san_model_msix_pop takes the oldest MSI-X request the model raised; returns 1 and stores its
 // vector, or 0 when none is pending.
 int san_model_msix_pop(san_model *m, uint16_t *vector);
+
+// The DMA guard: the NIC may only reach host memory the driver mapped. A read outside it is
+// answered with an error (tuser), a write outside it is discarded and completed with an error,
+// and both are recorded as faults.
+int san_model_guard_map(san_model *m, uint64_t iova, uint64_t len); // 0, or -1 if outside host memory
+int san_model_guard_unmap(san_model *m, uint64_t iova);            // 0, or -1 if not mapped
+
+typedef struct san_dma_fault {
+  uint64_t iova;
+  uint64_t len;
+  uint64_t cycle;
+  uint8_t write;
+} san_dma_fault;
+
+// san_model_dma_faults returns the number of faults so far and stores the first in *first.
+uint64_t san_model_dma_faults(const san_model *m, san_dma_fault *first);
+
+// Frames. A frame injected with rx_push enters the NIC's receive port after the frames already
+// queued there (bad != 0: the MAC flags it with tuser on its last beat). A model that is not
+// linked queues what it transmits for tx_pop; with capture on, a linked model also queues a
+// copy of each frame it transmits. Each popped frame carries the cycles of its first and last
+// beat. tx_pop returns the frame's length (0: none; -1: cap too small, the frame stays).
+int san_model_rx_push(san_model *m, const uint8_t *frame, uint32_t len, int bad);
+void san_model_capture(san_model *m, int on);
+int san_model_tx_pop(san_model *m, uint8_t *buf, uint32_t cap, uint64_t *first_cycle,
+                     uint64_t *last_cycle);
+
+// Fabrics: NICs on one clock, joined by links. A model joins at most one fabric and one link.
+// Latency is in cycles beyond the one a beat takes to cross (0: the peer sees a beat in the
+// cycle after it was sent).
+san_fabric *san_fabric_new(void);
+void san_fabric_free(san_fabric *f); // after its models are freed
+int san_fabric_add(san_fabric *f, san_model *m); // 0, or -1 if m is already in a fabric
+int san_fabric_link(san_fabric *f, san_model *a, san_model *b, uint32_t latency);
+void san_fabric_step(san_fabric *f, uint64_t n);
+uint64_t san_fabric_cycles(const san_fabric *f);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,12 @@
 //	sanctl sim info [--model PATH] [--host-memory-mib N]
 //	        bring up a simulated NIC and print its identity, version and build parameters
 //	        as read through BAR0
+//	sanctl sim exchange [--pcap FILE] [--pmtu N] [--latency CYCLES] [--sizes N,N,...]
+//	        run a scripted SEND/RECV exchange between two simulated NICs on one clock and
+//	        check every message; optionally capture the link to a pcap file
+//	sanctl capture check FILE...
+//	        check with tshark that every frame decodes as RoCEv2, with no expert errors and
+//	        a correct ICRC
 //
 // Global flags: --config FILE (default: sanctl.{yaml,toml,json} in /etc/sanctl or
 // $HOME/.config/sanctl), -o/--output table|json. Every setting can also come from the

@@ -37,6 +37,8 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.configFile, "config", "", "config file (default: sanctl.yaml in /etc/sanctl or $HOME/.config/sanctl)")
 	root.PersistentFlags().StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(newSimCmd(a))
+	root.AddCommand(newCaptureCmd(a))
+	root.AddCommand(newBenchCmd(a))
 	return root
 }
 

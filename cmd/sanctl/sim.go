@@ -34,7 +34,72 @@ func newSimCmd(a *app) *cobra.Command {
 	mustBind(a, ctrl.KeySimModel, info, "model")
 	mustBind(a, ctrl.KeySimHostMemory, info, "host-memory-mib")
 	sim.AddCommand(info)
+
+	var opts ctrl.ExchangeOptions
+	exchange := &cobra.Command{
+		Use:   "exchange",
+		Short: "Run a scripted SEND/RECV exchange between two simulated NICs and check every message",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			rep, err := ctrl.SimExchange(cfg.Sim, opts)
+			if err != nil {
+				return err
+			}
+			return a.render(cmd.OutOrStdout(), rep, []row{
+				{"messages", fmt.Sprintf("%d", rep.Messages)},
+				{"bytes", fmt.Sprintf("%d", rep.Bytes)},
+				{"cycles", fmt.Sprintf("%d", rep.Cycles)},
+				{"frames", fmt.Sprintf("%d", rep.Frames)},
+				{"pcap", rep.Pcap},
+			})
+		},
+	}
+	exchange.Flags().StringVar(&opts.Pcap, "pcap", "", "write the link's frames to this pcap file")
+	exchange.Flags().IntVar(&opts.PMTU, "pmtu", 1024, "path MTU in bytes (256..4096)")
+	exchange.Flags().Uint32Var(&opts.Latency, "latency", 10, "link latency in cycles")
+	exchange.Flags().Int64Var(&opts.Seed, "seed", 1, "seed of the message contents")
+	exchange.Flags().IntSliceVar(&opts.Sizes, "sizes", nil, "message sizes (default: the edges of segmentation)")
+	sim.AddCommand(exchange)
 	return sim
+}
+
+func newCaptureCmd(a *app) *cobra.Command {
+	capture := &cobra.Command{
+		Use:   "capture",
+		Short: "Work with packet captures",
+	}
+	check := &cobra.Command{
+		Use:   "check FILE...",
+		Short: "Check with tshark that every frame decodes as RoCEv2 with no expert errors and a correct ICRC",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, files []string) error {
+			var reps []ctrl.CaptureReport
+			var rows []row
+			var firstErr error
+			for _, f := range files {
+				rep, err := ctrl.CheckCapture(f)
+				reps = append(reps, rep)
+				verdict := "ok"
+				if err != nil {
+					verdict = err.Error()
+					if firstErr == nil {
+						firstErr = err
+					}
+				}
+				rows = append(rows, row{f, fmt.Sprintf("%d frames, %d RoCEv2: %s", rep.Frames, rep.RoCE, verdict)})
+			}
+			if err := a.render(cmd.OutOrStdout(), reps, rows); err != nil {
+				return err
+			}
+			return firstErr
+		},
+	}
+	capture.AddCommand(check)
+	return capture
 }
 
 func mustBind(a *app, key string, cmd *cobra.Command, flag string) {

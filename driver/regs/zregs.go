@@ -9,7 +9,7 @@ import (
 )
 
 // ContractID is the CRC-32 of hw/regs/san_nic.yaml; the NIC reports its own copy in NICContractID.
-const ContractID = 0xEF2F9123
+const ContractID = 0x35AB5557
 
 // Block nic: Identity, build parameters, control and status of the whole NIC. Always the first block.
 const (
@@ -78,12 +78,143 @@ const (
 	NICIRQTestVectorMask  = 0xFFFF
 )
 
+// Block port: The Ethernet/IPv4 port: the NIC's addresses, the path MTU and the traffic counters. Counters wrap modulo 2^32.
+const (
+	PortType         = 0x53414E50 // BLK_TYPE value
+	PortVersionMajor = 0
+	PortVersionMinor = 1
+	PortVersionPatch = 0
+	PortBase         = 0x0100 // BAR0 offset of the block header
+)
+
+// BAR0 offsets of block port's registers.
+const (
+	// PortBlkType (ro): Block type, "SANP".
+	PortBlkType = 0x0100
+	// PortBlkVersion (ro): Block version.
+	PortBlkVersion = 0x0104
+	// PortBlkNext (ro): Offset of the next block.
+	PortBlkNext = 0x0108
+	// PortMACHi (rw): The port's MAC address, bytes 0 and 1 (byte 0 first on the wire) in bits 15:8 and 7:0.
+	PortMACHi = 0x0110
+	// PortMACLo (rw): The port's MAC address, bytes 2 to 5, byte 2 in bits 31:24.
+	PortMACLo = 0x0114
+	// PortIPAddr (rw): The port's IPv4 address, first byte in bits 31:24; the source of every frame sent.
+	PortIPAddr = 0x0118
+	// PortPMTU (rw): Path MTU for segmenting and checking RC SEND payloads. A write outside 8..12 is ignored and counted in BAD_ACCESS. Change it only while no connection is sending.
+	PortPMTU = 0x011C
+	// PortTxFrames (ro): Frames sent to the MAC.
+	PortTxFrames = 0x0120
+	// PortRxFrames (ro): Frames that passed the receive checks (before the connection checks).
+	PortRxFrames = 0x0124
+	// PortRxDropSel (rw): Selects the drop counter RX_DROP_COUNT shows.
+	PortRxDropSel = 0x0128
+	// PortRxDropCount (ro): Frames dropped for the reason RX_DROP_SEL selects (reasons beyond the RxDrop codes read 0).
+	PortRxDropCount = 0x012C
+	// PortCQOverruns (ro): Completions dropped because their CQ was full or not loaded.
+	PortCQOverruns = 0x0130
+	// PortDMAErrors (ro): DMA writes the host completed with an error.
+	PortDMAErrors = 0x0134
+)
+
+// Fields of block port's registers: value = (reg >> Shift) & Mask.
+const (
+	// PortPMTULog2: log2 of the path MTU in bytes: 8 (256) to 12 (4096).
+	PortPMTULog2Shift = 0
+	PortPMTULog2Mask  = 0xF
+	// PortRxDropSelReason: An RxDrop code, or 0 for the total of all reasons.
+	PortRxDropSelReasonShift = 0
+	PortRxDropSelReasonMask  = 0x1F
+)
+
+// Block qpc: Test-only connection setup: software fills the staging registers and writes CMD.LOAD to load them into connection QPN, as the out-of-band setups of FPGA RDMA stacks do. A load resets the connection's ring indices, its CQ to the first lap (disarmed) and its message state. The connection manager replaces this path for real connections. Staging registers cannot change while STATUS.BUSY is set (writes wait).
+const (
+	QpcType         = 0x53414E51 // BLK_TYPE value
+	QpcVersionMajor = 0
+	QpcVersionMinor = 1
+	QpcVersionPatch = 0
+	QpcBase         = 0x0200 // BAR0 offset of the block header
+)
+
+// BAR0 offsets of block qpc's registers.
+const (
+	// QpcBlkType (ro): Block type, "SANQ".
+	QpcBlkType = 0x0200
+	// QpcBlkVersion (ro): Block version.
+	QpcBlkVersion = 0x0204
+	// QpcBlkNext (ro): Offset of the next block; 0 ends the chain.
+	QpcBlkNext = 0x0208
+	// QpcQPN (rw): The connection to load, below BUILD_N_QP.
+	QpcQPN = 0x0210
+	// QpcState (rw): State to load.
+	QpcState = 0x0214
+	// QpcDestQPN (rw): The peer's QP number (24 bits).
+	QpcDestQPN = 0x0218
+	// QpcDmacHi (rw): The peer's MAC, bytes 0 and 1, as MAC_HI.
+	QpcDmacHi = 0x021C
+	// QpcDmacLo (rw): The peer's MAC, bytes 2 to 5, as MAC_LO.
+	QpcDmacLo = 0x0220
+	// QpcDip (rw): The peer's IPv4 address, first byte in bits 31:24.
+	QpcDip = 0x0224
+	// QpcUDPSport (rw): UDP source port of the connection's frames (16 bits).
+	QpcUDPSport = 0x0228
+	// QpcSQPSN (rw): PSN of the first packet to send (24 bits).
+	QpcSQPSN = 0x022C
+	// QpcRQPSN (rw): PSN expected in the first packet received (24 bits).
+	QpcRQPSN = 0x0230
+	// QpcSQBaseLo (rw): IOVA of the send queue ring, low word (64-byte aligned).
+	QpcSQBaseLo = 0x0234
+	// QpcSQBaseHi (rw): IOVA of the send queue ring, high word.
+	QpcSQBaseHi = 0x0238
+	// QpcRQBaseLo (rw): IOVA of the receive queue ring, low word (32-byte aligned).
+	QpcRQBaseLo = 0x023C
+	// QpcRQBaseHi (rw): IOVA of the receive queue ring, high word.
+	QpcRQBaseHi = 0x0240
+	// QpcCQBaseLo (rw): IOVA of the completion queue ring, low word (32-byte aligned).
+	QpcCQBaseLo = 0x0244
+	// QpcCQBaseHi (rw): IOVA of the completion queue ring, high word.
+	QpcCQBaseHi = 0x0248
+	// QpcLogSizes (rw): log2 of the ring sizes in entries, each 1 to 15.
+	QpcLogSizes = 0x024C
+	// QpcCQVector (rw): MSI-X vector of the connection's CQ, below BUILD_N_MSIX.
+	QpcCQVector = 0x0250
+	// QpcCmd (wo): Commands. LOAD checks the staging registers (QPN below BUILD_N_QP, ring sizes 1..15, vector below BUILD_N_MSIX): if they are bad nothing is loaded, STATUS.ERROR is set and BAD_ACCESS counts it; otherwise STATUS.BUSY is set until every engine has taken them.
+	QpcCmd = 0x0254
+	// QpcStatus (ro): Progress of the last command.
+	QpcStatus = 0x0258
+)
+
+// Fields of block qpc's registers: value = (reg >> Shift) & Mask.
+const (
+	// QpcStateRTS: 1: ready to send and receive; 0: reset (frames dropped, doorbells ignored).
+	QpcStateRTSShift = 0
+	QpcStateRTSMask  = 0x1
+	// QpcLogSizesSQ: Send queue.
+	QpcLogSizesSQShift = 0
+	QpcLogSizesSQMask  = 0x1F
+	// QpcLogSizesRQ: Receive queue.
+	QpcLogSizesRQShift = 8
+	QpcLogSizesRQMask  = 0x1F
+	// QpcLogSizesCQ: Completion queue.
+	QpcLogSizesCQShift = 16
+	QpcLogSizesCQMask  = 0x1F
+	// QpcCmdLoad: Load the staging registers into connection QPN.
+	QpcCmdLoadShift = 0
+	QpcCmdLoadMask  = 0x1
+	// QpcStatusBusy: A load is waiting for the engines.
+	QpcStatusBusyShift = 0
+	QpcStatusBusyMask  = 0x1
+	// QpcStatusError: The last LOAD was refused (bad staging registers).
+	QpcStatusErrorShift = 1
+	QpcStatusErrorMask  = 0x1
+)
+
 // Registers lists every register of every block, for tools and tests.
 var Registers = []Register{
 	{Block: "nic", Name: "BLK_TYPE", Offset: 0x0000, Access: ReadOnly, Reset: 0x53414E43, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BLK_VERSION", Offset: 0x0004, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
-	{Block: "nic", Name: "BLK_NEXT", Offset: 0x0008, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
-	{Block: "nic", Name: "CONTRACT_ID", Offset: 0x000C, Access: ReadOnly, Reset: 0xEF2F9123, ResetKnown: true, ResetParam: ""},
+	{Block: "nic", Name: "BLK_NEXT", Offset: 0x0008, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
+	{Block: "nic", Name: "CONTRACT_ID", Offset: 0x000C, Access: ReadOnly, Reset: 0x35AB5557, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BUILD_DATA_WIDTH", Offset: 0x0010, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "DATA_WIDTH"},
 	{Block: "nic", Name: "BUILD_N_QP", Offset: 0x0014, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "N_QP"},
 	{Block: "nic", Name: "BUILD_CLK_KHZ", Offset: 0x0018, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "CLK_KHZ"},
@@ -96,17 +227,52 @@ var Registers = []Register{
 	{Block: "nic", Name: "CYCLE_LO", Offset: 0x0040, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "CYCLE_HI", Offset: 0x0044, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BAD_ACCESS", Offset: 0x0048, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "port", Name: "BLK_TYPE", Offset: 0x0100, Access: ReadOnly, Reset: 0x53414E50, ResetKnown: true, ResetParam: ""},
+	{Block: "port", Name: "BLK_VERSION", Offset: 0x0104, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
+	{Block: "port", Name: "BLK_NEXT", Offset: 0x0108, Access: ReadOnly, Reset: 0x200, ResetKnown: true, ResetParam: ""},
+	{Block: "port", Name: "MAC_HI", Offset: 0x0110, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "port", Name: "MAC_LO", Offset: 0x0114, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "port", Name: "IP_ADDR", Offset: 0x0118, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "port", Name: "PMTU", Offset: 0x011C, Access: ReadWrite, Reset: 0xA, ResetKnown: true, ResetParam: ""},
+	{Block: "port", Name: "TX_FRAMES", Offset: 0x0120, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "port", Name: "RX_FRAMES", Offset: 0x0124, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "port", Name: "RX_DROP_SEL", Offset: 0x0128, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "port", Name: "RX_DROP_COUNT", Offset: 0x012C, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "port", Name: "CQ_OVERRUNS", Offset: 0x0130, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "port", Name: "DMA_ERRORS", Offset: 0x0134, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "BLK_TYPE", Offset: 0x0200, Access: ReadOnly, Reset: 0x53414E51, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "BLK_VERSION", Offset: 0x0204, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "BLK_NEXT", Offset: 0x0208, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "QPN", Offset: 0x0210, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "STATE", Offset: 0x0214, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "DEST_QPN", Offset: 0x0218, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "DMAC_HI", Offset: 0x021C, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "DMAC_LO", Offset: 0x0220, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "DIP", Offset: 0x0224, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "UDP_SPORT", Offset: 0x0228, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "SQ_PSN", Offset: 0x022C, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "RQ_PSN", Offset: 0x0230, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "SQ_BASE_LO", Offset: 0x0234, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "SQ_BASE_HI", Offset: 0x0238, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "RQ_BASE_LO", Offset: 0x023C, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "RQ_BASE_HI", Offset: 0x0240, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "CQ_BASE_LO", Offset: 0x0244, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "CQ_BASE_HI", Offset: 0x0248, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "LOG_SIZES", Offset: 0x024C, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "CQ_VECTOR", Offset: 0x0250, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "CMD", Offset: 0x0254, Access: WriteOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "STATUS", Offset: 0x0258, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 }
 
-// Doorbell pages: One 4 KiB page per connection context (queue pair) from `base`, so a page can be mapped on its own. Page n belongs to connection n; there are BUILD_N_QP pages. The doorbell engines that consume these writes arrive with the data path; until then the pages are not decoded and an access answers SLVERR.
+// Doorbell pages: One 4 KiB page per connection context (queue pair) from `base`, so a page can be mapped on its own. Page n belongs to connection n; there are BUILD_N_QP pages. The registers are write-only (reads answer 0); other offsets in a page answer SLVERR. A doorbell of a connection in reset is ignored.
 const (
 	DoorbellBase   = 0x100000
 	DoorbellStride = 0x1000
-	// DoorbellSQPI: Send queue producer index, written after posting send WQEs.
+	// DoorbellSQPI: Send queue producer index (bits 15:0, free-running), written after posting send WQEs.
 	DoorbellSQPI = 0x0
-	// DoorbellRQPI: Receive queue producer index, written after posting receive WQEs.
+	// DoorbellRQPI: Receive queue producer index (bits 15:0, free-running), written after posting receive WQEs.
 	DoorbellRQPI = 0x4
-	// DoorbellCQCI: Completion queue consumer index; bit 31 arms the CQ's interrupt.
+	// DoorbellCQCI: Completion queue consumer index (bits 15:0, free-running); bit 31 arms the CQ's interrupt, which fires at once if entries are waiting.
 	DoorbellCQCI = 0x8
 )
 
@@ -127,6 +293,9 @@ func (v WQEOpcode) String() string {
 	}
 	return fmt.Sprintf("WQEOpcode(%d)", uint64(v))
 }
+
+// WQEOpcodeValues lists the codes of WQEOpcode in the contract's order.
+var WQEOpcodeValues = []WQEOpcode{WQEOpcodeSend}
 
 // CQEOpcode: What a CQE completes.
 type CQEOpcode uint8
@@ -149,6 +318,9 @@ func (v CQEOpcode) String() string {
 	}
 	return fmt.Sprintf("CQEOpcode(%d)", uint64(v))
 }
+
+// CQEOpcodeValues lists the codes of CQEOpcode in the contract's order.
+var CQEOpcodeValues = []CQEOpcode{CQEOpcodeSend, CQEOpcodeRecv}
 
 // CQEStatus: Outcome of a work request.
 type CQEStatus uint8
@@ -196,6 +368,9 @@ func (v CQEStatus) String() string {
 	return fmt.Sprintf("CQEStatus(%d)", uint64(v))
 }
 
+// CQEStatusValues lists the codes of CQEStatus in the contract's order.
+var CQEStatusValues = []CQEStatus{CQEStatusOk, CQEStatusLocalLength, CQEStatusBadWQE, CQEStatusRetryExceeded, CQEStatusRnrRetryExceeded, CQEStatusRemoteInvalidRequest, CQEStatusFlushed, CQEStatusDMAError}
+
 // RxDrop: Why the receiver dropped a frame. 1 to 12 follow the order in which the checks are defined (the first failing one is reported), as hw/wire's DropReason does.
 type RxDrop uint8
 
@@ -233,6 +408,14 @@ const (
 	RxDropNoRoom RxDrop = 15
 	// RxDropOversize: Longer than the longest legal frame.
 	RxDropOversize RxDrop = 16
+	// RxDropQPState: The destination connection is not ready to receive (never loaded, or reset); QP 1 until the connection manager exists.
+	RxDropQPState RxDrop = 17
+	// RxDropSequence: Opcode out of sequence: a MIDDLE or LAST outside a message, or a FIRST or ONLY inside one.
+	RxDropSequence RxDrop = 18
+	// RxDropPSN: PSN other than the expected one (the reliable transport answers these with a NAK).
+	RxDropPSN RxDrop = 19
+	// RxDropNoRecv: A message's first packet found no receive buffer posted (the reliable transport answers with an RNR NAK).
+	RxDropNoRecv RxDrop = 20
 )
 
 // String returns the contract's name of the code.
@@ -270,9 +453,20 @@ func (v RxDrop) String() string {
 		return "NO_ROOM"
 	case RxDropOversize:
 		return "OVERSIZE"
+	case RxDropQPState:
+		return "QP_STATE"
+	case RxDropSequence:
+		return "SEQUENCE"
+	case RxDropPSN:
+		return "PSN"
+	case RxDropNoRecv:
+		return "NO_RECV"
 	}
 	return fmt.Sprintf("RxDrop(%d)", uint64(v))
 }
+
+// RxDropValues lists the codes of RxDrop in the contract's order.
+var RxDropValues = []RxDrop{RxDropTruncated, RxDropEtherType, RxDropIPVersion, RxDropIPLength, RxDropIPProtocol, RxDropUDPPort, RxDropUDPLength, RxDropTver, RxDropPkey, RxDropOpcode, RxDropICRC, RxDropLength, RxDropMACError, RxDropQPRange, RxDropNoRoom, RxDropOversize, RxDropQPState, RxDropSequence, RxDropPSN, RxDropNoRecv}
 
 // SendWQESize is the size of a SendWQE in bytes.
 const SendWQESize = 64

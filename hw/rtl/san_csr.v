@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// san_csr: AXI4-Lite slave for BAR0 holding the NIC register block (identity, build parameters,
-// scratch, control/status, interrupt self-test, cycle counter, bad-access counter).
+// san_csr: AXI4-Lite slave for BAR0: the register blocks nic (identity, build parameters, scratch,
+// control/status, interrupt self-test, cycle and bad-access counters), port (addresses, path MTU,
+// traffic and drop counters) and qpc (test-only connection loading), and the doorbell pages.
 
 `resetall
 `timescale 1ns / 1ps
@@ -44,13 +45,72 @@ module san_csr #(
     output wire                       s_axil_rvalid,
     input  wire                       s_axil_rready,
 
-    // MSI-X request (from the IRQ_TEST register)
+    // Configuration of the engines
+    output wire                       cfg_enable,
+    output wire [47:0]                cfg_mac,
+    output wire [31:0]                cfg_ip,
+    output wire [3:0]                 cfg_pmtu_log2,
+
+    // Connection context load (see docs/datapath.md): a pulse when every engine is ready
+    output wire                       ctx_load_en,
+    input  wire                       ctx_load_ready,
+    output wire [$clog2(N_QP)-1:0]    ctx_load_qpn,
+    output wire                       ctx_load_rts,
+    output wire [23:0]                ctx_load_dest_qpn,
+    output wire [47:0]                ctx_load_dmac,
+    output wire [31:0]                ctx_load_dip,
+    output wire [15:0]                ctx_load_udp_sport,
+    output wire [23:0]                ctx_load_sq_psn,
+    output wire [23:0]                ctx_load_rq_psn,
+    output wire [63:0]                ctx_load_sq_base,
+    output wire [4:0]                 ctx_load_sq_log,
+    output wire [63:0]                ctx_load_rq_base,
+    output wire [4:0]                 ctx_load_rq_log,
+    output wire [63:0]                ctx_load_cq_base,
+    output wire [4:0]                 ctx_load_cq_log,
+    output wire [15:0]                ctx_load_cq_vector,
+
+    // Doorbells: send queue, receive queue, completion queue
+    output wire [$clog2(N_QP)-1:0]    m_db_sq_qpn,
+    output wire [15:0]                m_db_sq_pi,
+    output wire                       m_db_sq_valid,
+    input  wire                       m_db_sq_ready,
+    output wire [$clog2(N_QP)-1:0]    m_db_rq_qpn,
+    output wire [15:0]                m_db_rq_pi,
+    output wire                       m_db_rq_valid,
+    input  wire                       m_db_rq_ready,
+    output wire [$clog2(N_QP)-1:0]    m_db_cq_qpn,
+    output wire [15:0]                m_db_cq_ci,
+    output wire                       m_db_cq_arm,
+    output wire                       m_db_cq_valid,
+    input  wire                       m_db_cq_ready,
+
+    // Events to count (one-cycle pulses)
+    input  wire                       stat_tx_frame,
+    input  wire                       stat_rx_frame,
+    input  wire                       stat_drop0_valid,
+    input  wire [4:0]                 stat_drop0_reason,
+    input  wire                       stat_drop1_valid,
+    input  wire [4:0]                 stat_drop1_reason,
+    input  wire                       stat_cq_overrun,
+    input  wire                       stat_dma_error,
+
+    // Interrupt requests of the engines, passed on to m_msix behind the self-test's
+    input  wire [15:0]                s_msix_vector,
+    input  wire                       s_msix_valid,
+    output wire                       s_msix_ready,
+
+    // MSI-X request
     output wire [15:0]                m_msix_vector,
     output wire                       m_msix_valid,
     input  wire                       m_msix_ready
 );
 
 `include "san_regs.vh"
+
+localparam integer QPN_W = $clog2(N_QP);
+// Drop counters: index 0 counts every drop, 1..N_DROP-1 one RxDrop reason each.
+localparam integer N_DROP = 21;
 
 localparam [1:0] RESP_OKAY = 2'b00;
 localparam [1:0] RESP_SLVERR = 2'b10;
@@ -63,6 +123,14 @@ initial begin
     end
     if (N_MSIX < 1 || N_MSIX > 2048) begin
         $error("san_csr: N_MSIX must be 1..2048");
+        $finish;
+    end
+    if (N_QP < 2 || N_QP > 4096 || (N_QP & (N_QP - 1)) != 0) begin
+        $error("san_csr: N_QP must be a power of two from 2 to 4096");
+        $finish;
+    end
+    if (SAN_DB_BASE + N_QP * SAN_DB_STRIDE > BAR0_SIZE) begin
+        $error("san_csr: the doorbell pages do not fit in BAR0");
         $finish;
     end
 end
@@ -87,6 +155,45 @@ reg  [63:0] cycle_reg = 64'd0;
 reg  [31:0] cycle_hi_reg = 32'd0, cycle_hi_next;
 reg  [31:0] bad_access_reg = 32'd0, bad_access_next;
 
+// Port block
+reg  [15:0] mac_hi_reg = 16'd0, mac_hi_next;
+reg  [31:0] mac_lo_reg = 32'd0, mac_lo_next;
+reg  [31:0] ip_reg = 32'd0, ip_next;
+reg  [3:0]  pmtu_log2_reg = 4'd10, pmtu_log2_next;
+reg  [4:0]  drop_sel_reg = 5'd0, drop_sel_next;
+reg  [31:0] tx_frames_reg = 32'd0, tx_frames_next;
+reg  [31:0] rx_frames_reg = 32'd0, rx_frames_next;
+reg  [31:0] cq_overruns_reg = 32'd0, cq_overruns_next;
+reg  [31:0] dma_errors_reg = 32'd0, dma_errors_next;
+reg  [32*N_DROP-1:0] drop_cnt_reg = {32*N_DROP{1'b0}}, drop_cnt_next;
+
+// QPC staging registers and the load in progress
+reg  [31:0] qpc_qpn_reg = 32'd0, qpc_qpn_next;
+reg         qpc_rts_reg = 1'b0, qpc_rts_next;
+reg  [23:0] qpc_dest_qpn_reg = 24'd0, qpc_dest_qpn_next;
+reg  [15:0] qpc_dmac_hi_reg = 16'd0, qpc_dmac_hi_next;
+reg  [31:0] qpc_dmac_lo_reg = 32'd0, qpc_dmac_lo_next;
+reg  [31:0] qpc_dip_reg = 32'd0, qpc_dip_next;
+reg  [15:0] qpc_sport_reg = 16'd0, qpc_sport_next;
+reg  [23:0] qpc_sq_psn_reg = 24'd0, qpc_sq_psn_next;
+reg  [23:0] qpc_rq_psn_reg = 24'd0, qpc_rq_psn_next;
+reg  [63:0] qpc_sq_base_reg = 64'd0, qpc_sq_base_next;
+reg  [63:0] qpc_rq_base_reg = 64'd0, qpc_rq_base_next;
+reg  [63:0] qpc_cq_base_reg = 64'd0, qpc_cq_base_next;
+reg  [4:0]  qpc_sq_log_reg = 5'd0, qpc_sq_log_next;
+reg  [4:0]  qpc_rq_log_reg = 5'd0, qpc_rq_log_next;
+reg  [4:0]  qpc_cq_log_reg = 5'd0, qpc_cq_log_next;
+reg  [15:0] qpc_vector_reg = 16'd0, qpc_vector_next;
+reg         qpc_busy_reg = 1'b0, qpc_busy_next;
+reg         qpc_error_reg = 1'b0, qpc_error_next;
+
+// Doorbells waiting for their engine
+reg  [QPN_W-1:0] db_qpn_reg = {QPN_W{1'b0}}, db_qpn_next;
+reg  [31:0] db_data_reg = 32'd0, db_data_next;
+reg         db_sq_valid_reg = 1'b0, db_sq_valid_next;
+reg         db_rq_valid_reg = 1'b0, db_rq_valid_next;
+reg         db_cq_valid_reg = 1'b0, db_cq_valid_next;
+
 assign s_axil_awready = awready_reg;
 assign s_axil_wready = wready_reg;
 assign s_axil_bresp = bresp_reg;
@@ -95,17 +202,55 @@ assign s_axil_arready = arready_reg;
 assign s_axil_rdata = rdata_reg;
 assign s_axil_rresp = rresp_reg;
 assign s_axil_rvalid = rvalid_reg;
-assign m_msix_vector = msix_vector_reg;
-assign m_msix_valid = msix_valid_reg;
+// The self-test's request goes first; the engines' requests pass through otherwise.
+assign m_msix_vector = msix_valid_reg ? msix_vector_reg : s_msix_vector;
+assign m_msix_valid = msix_valid_reg || s_msix_valid;
+assign s_msix_ready = m_msix_ready && !msix_valid_reg;
+
+assign cfg_enable = enable_reg;
+assign cfg_mac = {mac_hi_reg, mac_lo_reg};
+assign cfg_ip = ip_reg;
+assign cfg_pmtu_log2 = pmtu_log2_reg;
+
+assign ctx_load_en = qpc_busy_reg && ctx_load_ready;
+assign ctx_load_qpn = qpc_qpn_reg[QPN_W-1:0];
+assign ctx_load_rts = qpc_rts_reg;
+assign ctx_load_dest_qpn = qpc_dest_qpn_reg;
+assign ctx_load_dmac = {qpc_dmac_hi_reg, qpc_dmac_lo_reg};
+assign ctx_load_dip = qpc_dip_reg;
+assign ctx_load_udp_sport = qpc_sport_reg;
+assign ctx_load_sq_psn = qpc_sq_psn_reg;
+assign ctx_load_rq_psn = qpc_rq_psn_reg;
+assign ctx_load_sq_base = qpc_sq_base_reg;
+assign ctx_load_sq_log = qpc_sq_log_reg;
+assign ctx_load_rq_base = qpc_rq_base_reg;
+assign ctx_load_rq_log = qpc_rq_log_reg;
+assign ctx_load_cq_base = qpc_cq_base_reg;
+assign ctx_load_cq_log = qpc_cq_log_reg;
+assign ctx_load_cq_vector = qpc_vector_reg;
+
+assign m_db_sq_qpn = db_qpn_reg;
+assign m_db_sq_pi = db_data_reg[15:0];
+assign m_db_sq_valid = db_sq_valid_reg;
+assign m_db_rq_qpn = db_qpn_reg;
+assign m_db_rq_pi = db_data_reg[15:0];
+assign m_db_rq_valid = db_rq_valid_reg;
+assign m_db_cq_qpn = db_qpn_reg;
+assign m_db_cq_ci = db_data_reg[15:0];
+assign m_db_cq_arm = db_data_reg[31];
+assign m_db_cq_valid = db_cq_valid_reg;
+
+wire db_pending = db_sq_valid_reg || db_rq_valid_reg || db_cq_valid_reg;
 
 // Byte addresses widened to the contract's 32-bit constants.
 wire [31:0] wr_addr = {{(32-AXIL_ADDR_WIDTH){1'b0}}, s_axil_awaddr};
 wire [31:0] rd_addr = {{(32-AXIL_ADDR_WIDTH){1'b0}}, s_axil_araddr};
 
 // Write path: AW and W are taken together, one cycle after both are valid, and only when the
-// previous response has gone and no self-test interrupt is still waiting to be sent.
+// previous response has gone and nothing the previous write started is still waiting (a
+// self-test interrupt, a doorbell, a context load).
 wire wr_start = s_axil_awvalid && s_axil_wvalid && !awready_reg
-    && (!bvalid_reg || s_axil_bready) && !msix_valid_reg;
+    && (!bvalid_reg || s_axil_bready) && !msix_valid_reg && !db_pending && !qpc_busy_reg;
 wire wr_do = awready_reg && s_axil_awvalid && s_axil_wvalid;
 // Read path: AR is taken one cycle after it is valid, when the previous data has gone.
 wire rd_start = s_axil_arvalid && !arready_reg && (!rvalid_reg || s_axil_rready);
@@ -113,6 +258,34 @@ wire rd_do = arready_reg && s_axil_arvalid;
 
 wire [31:0] wmask = {{8{s_axil_wstrb[3]}}, {8{s_axil_wstrb[2]}},
                      {8{s_axil_wstrb[1]}}, {8{s_axil_wstrb[0]}}};
+// A register write keeps the bytes whose strobes are clear.
+function [31:0] merge(input [31:0] old);
+    merge = (old & ~wmask) | (s_axil_wdata & wmask);
+endfunction
+function [15:0] merge16(input [15:0] old);
+    merge16 = (old & ~wmask[15:0]) | (s_axil_wdata[15:0] & wmask[15:0]);
+endfunction
+function [23:0] merge24(input [23:0] old);
+    merge24 = (old & ~wmask[23:0]) | (s_axil_wdata[23:0] & wmask[23:0]);
+endfunction
+
+// Doorbell pages: the page (connection) and the offset within it.
+localparam [31:0] DB_END = SAN_DB_BASE + N_QP * SAN_DB_STRIDE;
+localparam integer PAGE_BITS = $clog2(SAN_DB_STRIDE);
+wire wr_db = wr_addr >= SAN_DB_BASE && wr_addr < DB_END;
+wire rd_db = rd_addr >= SAN_DB_BASE && rd_addr < DB_END;
+wire [31:0] wr_db_rel = wr_addr - SAN_DB_BASE;
+wire [31:0] rd_db_off = (rd_addr - SAN_DB_BASE) & (SAN_DB_STRIDE - 32'd1);
+wire [31:0] wr_db_off = wr_db_rel & (SAN_DB_STRIDE - 32'd1);
+wire [QPN_W-1:0] wr_db_qpn = wr_db_rel[PAGE_BITS +: QPN_W];
+wire [31:0] unused_db_rel = wr_db_rel;
+
+// A LOAD command is refused when the staging registers are out of range.
+wire qpc_bad = qpc_qpn_reg >= N_QP
+    || qpc_sq_log_reg < 5'd1 || qpc_sq_log_reg > 5'd15
+    || qpc_rq_log_reg < 5'd1 || qpc_rq_log_reg > 5'd15
+    || qpc_cq_log_reg < 5'd1 || qpc_cq_log_reg > 5'd15
+    || qpc_vector_reg >= N_MSIX[15:0];
 
 reg bad_wr;
 reg bad_rd;
@@ -127,6 +300,34 @@ always @* begin
     msix_vector_next = msix_vector_reg;
     msix_valid_next = msix_valid_reg && !m_msix_ready;
     bad_wr = 1'b0;
+    mac_hi_next = mac_hi_reg;
+    mac_lo_next = mac_lo_reg;
+    ip_next = ip_reg;
+    pmtu_log2_next = pmtu_log2_reg;
+    drop_sel_next = drop_sel_reg;
+    qpc_qpn_next = qpc_qpn_reg;
+    qpc_rts_next = qpc_rts_reg;
+    qpc_dest_qpn_next = qpc_dest_qpn_reg;
+    qpc_dmac_hi_next = qpc_dmac_hi_reg;
+    qpc_dmac_lo_next = qpc_dmac_lo_reg;
+    qpc_dip_next = qpc_dip_reg;
+    qpc_sport_next = qpc_sport_reg;
+    qpc_sq_psn_next = qpc_sq_psn_reg;
+    qpc_rq_psn_next = qpc_rq_psn_reg;
+    qpc_sq_base_next = qpc_sq_base_reg;
+    qpc_rq_base_next = qpc_rq_base_reg;
+    qpc_cq_base_next = qpc_cq_base_reg;
+    qpc_sq_log_next = qpc_sq_log_reg;
+    qpc_rq_log_next = qpc_rq_log_reg;
+    qpc_cq_log_next = qpc_cq_log_reg;
+    qpc_vector_next = qpc_vector_reg;
+    qpc_busy_next = qpc_busy_reg && !ctx_load_ready;
+    qpc_error_next = qpc_error_reg;
+    db_qpn_next = db_qpn_reg;
+    db_data_next = db_data_reg;
+    db_sq_valid_next = db_sq_valid_reg && !m_db_sq_ready;
+    db_rq_valid_next = db_rq_valid_reg && !m_db_rq_ready;
+    db_cq_valid_next = db_cq_valid_reg && !m_db_cq_ready;
 
     if (wr_do) begin
         bvalid_next = 1'b1;
@@ -134,6 +335,20 @@ always @* begin
         if (wr_addr[1:0] != 2'b00) begin
             bresp_next = RESP_SLVERR;
             bad_wr = 1'b1;
+        end else if (wr_db) begin
+            // A doorbell is answered at once (writes are posted) and handed to its engine;
+            // the next write waits until the engine has taken it.
+            db_qpn_next = wr_db_qpn;
+            db_data_next = s_axil_wdata;
+            case (wr_db_off)
+                SAN_DB_SQ_PI_OFFSET: db_sq_valid_next = 1'b1;
+                SAN_DB_RQ_PI_OFFSET: db_rq_valid_next = 1'b1;
+                SAN_DB_CQ_CI_OFFSET: db_cq_valid_next = 1'b1;
+                default: begin
+                    bresp_next = RESP_SLVERR;
+                    bad_wr = 1'b1;
+                end
+            endcase
         end else begin
             case (wr_addr)
                 SAN_NIC_SCRATCH_ADDR: begin
@@ -152,6 +367,58 @@ always @* begin
                         bad_wr = 1'b1;
                     end
                 end
+                SAN_PORT_MAC_HI_ADDR: mac_hi_next = merge16(mac_hi_reg);
+                SAN_PORT_MAC_LO_ADDR: mac_lo_next = merge(mac_lo_reg);
+                SAN_PORT_IP_ADDR_ADDR: ip_next = merge(ip_reg);
+                SAN_PORT_PMTU_ADDR: begin
+                    if (s_axil_wstrb[0] && s_axil_wdata[3:0] >= 4'd8 && s_axil_wdata[3:0] <= 4'd12
+                            && s_axil_wdata[7:4] == 4'd0) begin
+                        pmtu_log2_next = s_axil_wdata[3:0];
+                    end else begin
+                        bad_wr = 1'b1;
+                    end
+                end
+                SAN_PORT_RX_DROP_SEL_ADDR: begin
+                    if (s_axil_wstrb[0]) begin
+                        drop_sel_next = s_axil_wdata[4:0];
+                    end
+                end
+                SAN_QPC_QPN_ADDR: qpc_qpn_next = merge(qpc_qpn_reg);
+                SAN_QPC_STATE_ADDR: begin
+                    if (s_axil_wstrb[0]) begin
+                        qpc_rts_next = s_axil_wdata[SAN_QPC_STATE_RTS_LSB];
+                    end
+                end
+                SAN_QPC_DEST_QPN_ADDR: qpc_dest_qpn_next = merge24(qpc_dest_qpn_reg);
+                SAN_QPC_DMAC_HI_ADDR: qpc_dmac_hi_next = merge16(qpc_dmac_hi_reg);
+                SAN_QPC_DMAC_LO_ADDR: qpc_dmac_lo_next = merge(qpc_dmac_lo_reg);
+                SAN_QPC_DIP_ADDR: qpc_dip_next = merge(qpc_dip_reg);
+                SAN_QPC_UDP_SPORT_ADDR: qpc_sport_next = merge16(qpc_sport_reg);
+                SAN_QPC_SQ_PSN_ADDR: qpc_sq_psn_next = merge24(qpc_sq_psn_reg);
+                SAN_QPC_RQ_PSN_ADDR: qpc_rq_psn_next = merge24(qpc_rq_psn_reg);
+                SAN_QPC_SQ_BASE_LO_ADDR: qpc_sq_base_next[31:0] = merge(qpc_sq_base_reg[31:0]);
+                SAN_QPC_SQ_BASE_HI_ADDR: qpc_sq_base_next[63:32] = merge(qpc_sq_base_reg[63:32]);
+                SAN_QPC_RQ_BASE_LO_ADDR: qpc_rq_base_next[31:0] = merge(qpc_rq_base_reg[31:0]);
+                SAN_QPC_RQ_BASE_HI_ADDR: qpc_rq_base_next[63:32] = merge(qpc_rq_base_reg[63:32]);
+                SAN_QPC_CQ_BASE_LO_ADDR: qpc_cq_base_next[31:0] = merge(qpc_cq_base_reg[31:0]);
+                SAN_QPC_CQ_BASE_HI_ADDR: qpc_cq_base_next[63:32] = merge(qpc_cq_base_reg[63:32]);
+                SAN_QPC_LOG_SIZES_ADDR: begin
+                    if (s_axil_wstrb[0]) qpc_sq_log_next = s_axil_wdata[SAN_QPC_LOG_SIZES_SQ_LSB +: 5];
+                    if (s_axil_wstrb[1]) qpc_rq_log_next = s_axil_wdata[SAN_QPC_LOG_SIZES_RQ_LSB +: 5];
+                    if (s_axil_wstrb[2]) qpc_cq_log_next = s_axil_wdata[SAN_QPC_LOG_SIZES_CQ_LSB +: 5];
+                end
+                SAN_QPC_CQ_VECTOR_ADDR: qpc_vector_next = merge16(qpc_vector_reg);
+                SAN_QPC_CMD_ADDR: begin
+                    if (s_axil_wstrb[0] && s_axil_wdata[SAN_QPC_CMD_LOAD_LSB]) begin
+                        if (qpc_bad) begin
+                            qpc_error_next = 1'b1;
+                            bad_wr = 1'b1;
+                        end else begin
+                            qpc_error_next = 1'b0;
+                            qpc_busy_next = 1'b1;
+                        end
+                    end
+                end
                 // Read-only registers accept the write and keep their value: the write is
                 // posted on PCIe, so an error response could never reach the host.
                 SAN_NIC_BLK_TYPE_ADDR, SAN_NIC_BLK_VERSION_ADDR, SAN_NIC_BLK_NEXT_ADDR,
@@ -159,7 +426,12 @@ always @* begin
                 SAN_NIC_BUILD_N_QP_ADDR, SAN_NIC_BUILD_CLK_KHZ_ADDR,
                 SAN_NIC_BUILD_N_MSIX_ADDR, SAN_NIC_BUILD_BAR0_SIZE_ADDR,
                 SAN_NIC_STATUS_ADDR, SAN_NIC_CYCLE_LO_ADDR, SAN_NIC_CYCLE_HI_ADDR,
-                SAN_NIC_BAD_ACCESS_ADDR: begin
+                SAN_NIC_BAD_ACCESS_ADDR,
+                SAN_PORT_BLK_TYPE_ADDR, SAN_PORT_BLK_VERSION_ADDR, SAN_PORT_BLK_NEXT_ADDR,
+                SAN_PORT_TX_FRAMES_ADDR, SAN_PORT_RX_FRAMES_ADDR, SAN_PORT_RX_DROP_COUNT_ADDR,
+                SAN_PORT_CQ_OVERRUNS_ADDR, SAN_PORT_DMA_ERRORS_ADDR,
+                SAN_QPC_BLK_TYPE_ADDR, SAN_QPC_BLK_VERSION_ADDR, SAN_QPC_BLK_NEXT_ADDR,
+                SAN_QPC_STATUS_ADDR: begin
                 end
                 default: begin
                     bresp_next = RESP_SLVERR;
@@ -185,6 +457,13 @@ always @* begin
         if (rd_addr[1:0] != 2'b00) begin
             rresp_next = RESP_SLVERR;
             bad_rd = 1'b1;
+        end else if (rd_db) begin
+            // Doorbells are write-only and read as zero; other offsets of a page are errors.
+            if (rd_db_off != SAN_DB_SQ_PI_OFFSET && rd_db_off != SAN_DB_RQ_PI_OFFSET
+                    && rd_db_off != SAN_DB_CQ_CI_OFFSET) begin
+                rresp_next = RESP_SLVERR;
+                bad_rd = 1'b1;
+            end
         end else begin
             case (rd_addr)
                 SAN_NIC_BLK_TYPE_ADDR: rdata_next = SAN_NIC_TYPE;
@@ -207,6 +486,49 @@ always @* begin
                 end
                 SAN_NIC_CYCLE_HI_ADDR: rdata_next = cycle_hi_reg;
                 SAN_NIC_BAD_ACCESS_ADDR: rdata_next = bad_access_reg;
+                SAN_PORT_BLK_TYPE_ADDR: rdata_next = SAN_PORT_TYPE;
+                SAN_PORT_BLK_VERSION_ADDR: rdata_next = SAN_PORT_VERSION;
+                SAN_PORT_BLK_NEXT_ADDR: rdata_next = SAN_PORT_BLK_NEXT_RESET;
+                SAN_PORT_MAC_HI_ADDR: rdata_next = {16'd0, mac_hi_reg};
+                SAN_PORT_MAC_LO_ADDR: rdata_next = mac_lo_reg;
+                SAN_PORT_IP_ADDR_ADDR: rdata_next = ip_reg;
+                SAN_PORT_PMTU_ADDR: rdata_next = {28'd0, pmtu_log2_reg};
+                SAN_PORT_TX_FRAMES_ADDR: rdata_next = tx_frames_reg;
+                SAN_PORT_RX_FRAMES_ADDR: rdata_next = rx_frames_reg;
+                SAN_PORT_RX_DROP_SEL_ADDR: rdata_next = {27'd0, drop_sel_reg};
+                SAN_PORT_RX_DROP_COUNT_ADDR: begin
+                    if (drop_sel_reg < N_DROP[4:0]) begin
+                        rdata_next = drop_cnt_reg[32*drop_sel_reg +: 32];
+                    end
+                end
+                SAN_PORT_CQ_OVERRUNS_ADDR: rdata_next = cq_overruns_reg;
+                SAN_PORT_DMA_ERRORS_ADDR: rdata_next = dma_errors_reg;
+                SAN_QPC_BLK_TYPE_ADDR: rdata_next = SAN_QPC_TYPE;
+                SAN_QPC_BLK_VERSION_ADDR: rdata_next = SAN_QPC_VERSION;
+                SAN_QPC_BLK_NEXT_ADDR: rdata_next = SAN_QPC_BLK_NEXT_RESET;
+                SAN_QPC_QPN_ADDR: rdata_next = qpc_qpn_reg;
+                SAN_QPC_STATE_ADDR: rdata_next = {31'd0, qpc_rts_reg};
+                SAN_QPC_DEST_QPN_ADDR: rdata_next = {8'd0, qpc_dest_qpn_reg};
+                SAN_QPC_DMAC_HI_ADDR: rdata_next = {16'd0, qpc_dmac_hi_reg};
+                SAN_QPC_DMAC_LO_ADDR: rdata_next = qpc_dmac_lo_reg;
+                SAN_QPC_DIP_ADDR: rdata_next = qpc_dip_reg;
+                SAN_QPC_UDP_SPORT_ADDR: rdata_next = {16'd0, qpc_sport_reg};
+                SAN_QPC_SQ_PSN_ADDR: rdata_next = {8'd0, qpc_sq_psn_reg};
+                SAN_QPC_RQ_PSN_ADDR: rdata_next = {8'd0, qpc_rq_psn_reg};
+                SAN_QPC_SQ_BASE_LO_ADDR: rdata_next = qpc_sq_base_reg[31:0];
+                SAN_QPC_SQ_BASE_HI_ADDR: rdata_next = qpc_sq_base_reg[63:32];
+                SAN_QPC_RQ_BASE_LO_ADDR: rdata_next = qpc_rq_base_reg[31:0];
+                SAN_QPC_RQ_BASE_HI_ADDR: rdata_next = qpc_rq_base_reg[63:32];
+                SAN_QPC_CQ_BASE_LO_ADDR: rdata_next = qpc_cq_base_reg[31:0];
+                SAN_QPC_CQ_BASE_HI_ADDR: rdata_next = qpc_cq_base_reg[63:32];
+                SAN_QPC_LOG_SIZES_ADDR: rdata_next = {11'd0, qpc_cq_log_reg, 3'd0, qpc_rq_log_reg,
+                    3'd0, qpc_sq_log_reg};
+                SAN_QPC_CQ_VECTOR_ADDR: rdata_next = {16'd0, qpc_vector_reg};
+                SAN_QPC_CMD_ADDR: rdata_next = 32'd0;
+                SAN_QPC_STATUS_ADDR: begin
+                    rdata_next[SAN_QPC_STATUS_BUSY_LSB] = qpc_busy_reg;
+                    rdata_next[SAN_QPC_STATUS_ERROR_LSB] = qpc_error_reg;
+                end
                 default: begin
                     rresp_next = RESP_SLVERR;
                     bad_rd = 1'b1;
@@ -226,7 +548,58 @@ always @* begin
     end
 end
 
+// Traffic counters wrap; a frame dropped by the parser and one dropped by the receive engine
+// may be counted in the same cycle (they never share a reason).
+integer di;
+always @* begin
+    tx_frames_next = tx_frames_reg + {31'd0, stat_tx_frame};
+    rx_frames_next = rx_frames_reg + {31'd0, stat_rx_frame};
+    cq_overruns_next = cq_overruns_reg + {31'd0, stat_cq_overrun};
+    dma_errors_next = dma_errors_reg + {31'd0, stat_dma_error};
+    drop_cnt_next = drop_cnt_reg;
+    drop_cnt_next[31:0] = drop_cnt_reg[31:0] + {31'd0, stat_drop0_valid} + {31'd0, stat_drop1_valid};
+    for (di = 1; di < N_DROP; di = di + 1) begin
+        if ((stat_drop0_valid && stat_drop0_reason == di[4:0])
+                || (stat_drop1_valid && stat_drop1_reason == di[4:0])) begin
+            drop_cnt_next[32*di +: 32] = drop_cnt_reg[32*di +: 32] + 32'd1;
+        end
+    end
+end
+
 always @(posedge clk) begin
+    mac_hi_reg <= mac_hi_next;
+    mac_lo_reg <= mac_lo_next;
+    ip_reg <= ip_next;
+    pmtu_log2_reg <= pmtu_log2_next;
+    drop_sel_reg <= drop_sel_next;
+    tx_frames_reg <= tx_frames_next;
+    rx_frames_reg <= rx_frames_next;
+    cq_overruns_reg <= cq_overruns_next;
+    dma_errors_reg <= dma_errors_next;
+    drop_cnt_reg <= drop_cnt_next;
+    qpc_qpn_reg <= qpc_qpn_next;
+    qpc_rts_reg <= qpc_rts_next;
+    qpc_dest_qpn_reg <= qpc_dest_qpn_next;
+    qpc_dmac_hi_reg <= qpc_dmac_hi_next;
+    qpc_dmac_lo_reg <= qpc_dmac_lo_next;
+    qpc_dip_reg <= qpc_dip_next;
+    qpc_sport_reg <= qpc_sport_next;
+    qpc_sq_psn_reg <= qpc_sq_psn_next;
+    qpc_rq_psn_reg <= qpc_rq_psn_next;
+    qpc_sq_base_reg <= qpc_sq_base_next;
+    qpc_rq_base_reg <= qpc_rq_base_next;
+    qpc_cq_base_reg <= qpc_cq_base_next;
+    qpc_sq_log_reg <= qpc_sq_log_next;
+    qpc_rq_log_reg <= qpc_rq_log_next;
+    qpc_cq_log_reg <= qpc_cq_log_next;
+    qpc_vector_reg <= qpc_vector_next;
+    qpc_busy_reg <= qpc_busy_next;
+    qpc_error_reg <= qpc_error_next;
+    db_qpn_reg <= db_qpn_next;
+    db_data_reg <= db_data_next;
+    db_sq_valid_reg <= db_sq_valid_next;
+    db_rq_valid_reg <= db_rq_valid_next;
+    db_cq_valid_reg <= db_cq_valid_next;
     awready_reg <= awready_next;
     wready_reg <= wready_next;
     bresp_reg <= bresp_next;
@@ -257,6 +630,37 @@ always @(posedge clk) begin
         cycle_reg <= 64'd0;
         cycle_hi_reg <= SAN_NIC_CYCLE_HI_RESET;
         bad_access_reg <= SAN_NIC_BAD_ACCESS_RESET;
+        mac_hi_reg <= 16'd0;
+        mac_lo_reg <= SAN_PORT_MAC_LO_RESET;
+        ip_reg <= SAN_PORT_IP_ADDR_RESET;
+        pmtu_log2_reg <= SAN_PORT_PMTU_RESET[3:0];
+        drop_sel_reg <= 5'd0;
+        tx_frames_reg <= SAN_PORT_TX_FRAMES_RESET;
+        rx_frames_reg <= SAN_PORT_RX_FRAMES_RESET;
+        cq_overruns_reg <= SAN_PORT_CQ_OVERRUNS_RESET;
+        dma_errors_reg <= SAN_PORT_DMA_ERRORS_RESET;
+        drop_cnt_reg <= {32*N_DROP{1'b0}};
+        qpc_qpn_reg <= SAN_QPC_QPN_RESET;
+        qpc_rts_reg <= 1'b0;
+        qpc_dest_qpn_reg <= 24'd0;
+        qpc_dmac_hi_reg <= 16'd0;
+        qpc_dmac_lo_reg <= SAN_QPC_DMAC_LO_RESET;
+        qpc_dip_reg <= SAN_QPC_DIP_RESET;
+        qpc_sport_reg <= 16'd0;
+        qpc_sq_psn_reg <= 24'd0;
+        qpc_rq_psn_reg <= 24'd0;
+        qpc_sq_base_reg <= 64'd0;
+        qpc_rq_base_reg <= 64'd0;
+        qpc_cq_base_reg <= 64'd0;
+        qpc_sq_log_reg <= 5'd0;
+        qpc_rq_log_reg <= 5'd0;
+        qpc_cq_log_reg <= 5'd0;
+        qpc_vector_reg <= 16'd0;
+        qpc_busy_reg <= 1'b0;
+        qpc_error_reg <= 1'b0;
+        db_sq_valid_reg <= 1'b0;
+        db_rq_valid_reg <= 1'b0;
+        db_cq_valid_reg <= 1'b0;
     end
 end
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // san_nic_top: the SAN NIC core. BAR0 (AXI4-Lite), DMA request ports, MSI-X and the link's
 // AXI4-Stream TX/RX are what a board shell (PCIe bridge + Ethernet MAC) or the simulator connect.
+// The blocks and the interfaces between them are described in docs/datapath.md.
 
 `resetall
 `timescale 1ns / 1ps
@@ -121,6 +122,39 @@ initial begin
     end
 end
 
+localparam integer QPN_W = $clog2(N_QP);
+
+// --- configuration, context loads, doorbells, counters -------------------------------------------
+wire        cfg_enable;
+wire [47:0] cfg_mac;
+wire [31:0] cfg_ip;
+wire [3:0]  cfg_pmtu_log2;
+
+wire             ctx_load_en;
+wire             sq_ctx_ready, rq_ctx_ready, cq_ctx_ready;
+wire [QPN_W-1:0] ctx_load_qpn;
+wire             ctx_load_rts;
+wire [23:0]      ctx_load_dest_qpn;
+wire [47:0]      ctx_load_dmac;
+wire [31:0]      ctx_load_dip;
+wire [15:0]      ctx_load_udp_sport;
+wire [23:0]      ctx_load_sq_psn, ctx_load_rq_psn;
+wire [63:0]      ctx_load_sq_base, ctx_load_rq_base, ctx_load_cq_base;
+wire [4:0]       ctx_load_sq_log, ctx_load_rq_log, ctx_load_cq_log;
+wire [15:0]      ctx_load_cq_vector;
+
+wire [QPN_W-1:0] db_sq_qpn, db_rq_qpn, db_cq_qpn;
+wire [15:0]      db_sq_pi, db_rq_pi, db_cq_ci;
+wire             db_cq_arm;
+wire             db_sq_valid, db_sq_ready, db_rq_valid, db_rq_ready, db_cq_valid, db_cq_ready;
+
+wire        parser_drop_valid, rq_drop_valid;
+wire [4:0]  parser_drop_reason, rq_drop_reason;
+wire        cq_overrun, dma_wr_error;
+
+wire [15:0] cq_msix_vector;
+wire        cq_msix_valid, cq_msix_ready;
+
 san_csr #(
     .DATA_WIDTH(DATA_WIDTH),
     .N_QP(N_QP),
@@ -150,44 +184,451 @@ san_csr #(
     .s_axil_rresp(s_axil_rresp),
     .s_axil_rvalid(s_axil_rvalid),
     .s_axil_rready(s_axil_rready),
+    .cfg_enable(cfg_enable),
+    .cfg_mac(cfg_mac),
+    .cfg_ip(cfg_ip),
+    .cfg_pmtu_log2(cfg_pmtu_log2),
+    .ctx_load_en(ctx_load_en),
+    .ctx_load_ready(sq_ctx_ready && rq_ctx_ready && cq_ctx_ready),
+    .ctx_load_qpn(ctx_load_qpn),
+    .ctx_load_rts(ctx_load_rts),
+    .ctx_load_dest_qpn(ctx_load_dest_qpn),
+    .ctx_load_dmac(ctx_load_dmac),
+    .ctx_load_dip(ctx_load_dip),
+    .ctx_load_udp_sport(ctx_load_udp_sport),
+    .ctx_load_sq_psn(ctx_load_sq_psn),
+    .ctx_load_rq_psn(ctx_load_rq_psn),
+    .ctx_load_sq_base(ctx_load_sq_base),
+    .ctx_load_sq_log(ctx_load_sq_log),
+    .ctx_load_rq_base(ctx_load_rq_base),
+    .ctx_load_rq_log(ctx_load_rq_log),
+    .ctx_load_cq_base(ctx_load_cq_base),
+    .ctx_load_cq_log(ctx_load_cq_log),
+    .ctx_load_cq_vector(ctx_load_cq_vector),
+    .m_db_sq_qpn(db_sq_qpn),
+    .m_db_sq_pi(db_sq_pi),
+    .m_db_sq_valid(db_sq_valid),
+    .m_db_sq_ready(db_sq_ready),
+    .m_db_rq_qpn(db_rq_qpn),
+    .m_db_rq_pi(db_rq_pi),
+    .m_db_rq_valid(db_rq_valid),
+    .m_db_rq_ready(db_rq_ready),
+    .m_db_cq_qpn(db_cq_qpn),
+    .m_db_cq_ci(db_cq_ci),
+    .m_db_cq_arm(db_cq_arm),
+    .m_db_cq_valid(db_cq_valid),
+    .m_db_cq_ready(db_cq_ready),
+    .stat_tx_frame(m_axis_tx_tvalid && m_axis_tx_tready && m_axis_tx_tlast),
+    .stat_rx_frame(rx_hdr_valid && rx_hdr_ready),
+    .stat_drop0_valid(parser_drop_valid),
+    .stat_drop0_reason(parser_drop_reason),
+    .stat_drop1_valid(rq_drop_valid),
+    .stat_drop1_reason(rq_drop_reason),
+    .stat_cq_overrun(cq_overrun),
+    .stat_dma_error(dma_wr_error),
+    .s_msix_vector(cq_msix_vector),
+    .s_msix_valid(cq_msix_valid),
+    .s_msix_ready(cq_msix_ready),
     .m_msix_vector(m_msix_vector),
     .m_msix_valid(m_msix_valid),
     .m_msix_ready(m_msix_ready)
 );
 
-// The engines that use these ports (send/receive queues, DMA, link) arrive with the data path.
-// Until then: no DMA requests, nothing transmitted, and every received beat and stray DMA
-// data beat is accepted and discarded, so a connected MAC or host model can never stall.
-assign m_dma_rd_req_addr = 64'd0;
-assign m_dma_rd_req_len = 16'd0;
-assign m_dma_rd_req_tag = {DMA_TAG_WIDTH{1'b0}};
-assign m_dma_rd_req_valid = 1'b0;
-assign s_axis_dma_rd_tready = 1'b1;
+// --- DMA clients -----------------------------------------------------------------------------------
+wire [63:0] sq_rd_req_addr, rq_rd_req_addr, rq_wr_req_addr, cq_wr_req_addr;
+wire [15:0] sq_rd_req_len, rq_rd_req_len, rq_wr_req_len, cq_wr_req_len;
+wire        sq_rd_req_valid, sq_rd_req_ready, rq_rd_req_valid, rq_rd_req_ready;
+wire        rq_wr_req_valid, rq_wr_req_ready, cq_wr_req_valid, cq_wr_req_ready;
 
-assign m_dma_wr_req_addr = 64'd0;
-assign m_dma_wr_req_len = 16'd0;
-assign m_dma_wr_req_tag = {DMA_TAG_WIDTH{1'b0}};
-assign m_dma_wr_req_valid = 1'b0;
-assign m_axis_dma_wr_tdata = {DATA_WIDTH{1'b0}};
-assign m_axis_dma_wr_tkeep = {DATA_WIDTH/8{1'b0}};
-assign m_axis_dma_wr_tvalid = 1'b0;
-assign m_axis_dma_wr_tlast = 1'b0;
-assign m_axis_dma_wr_tuser = 1'b0;
+wire [DATA_WIDTH-1:0]   sq_rd_tdata, rq_rd_tdata, rq_wr_tdata, cq_wr_tdata;
+wire [DATA_WIDTH/8-1:0] sq_rd_tkeep, rq_rd_tkeep, rq_wr_tkeep, cq_wr_tkeep;
+wire sq_rd_tvalid, sq_rd_tready, sq_rd_tlast, sq_rd_tuser;
+wire rq_rd_tvalid, rq_rd_tready, rq_rd_tlast, rq_rd_tuser;
+wire rq_wr_tvalid, rq_wr_tready, rq_wr_tlast;
+wire cq_wr_tvalid, cq_wr_tready, cq_wr_tlast;
 
-assign m_axis_tx_tdata = {DATA_WIDTH{1'b0}};
-assign m_axis_tx_tkeep = {DATA_WIDTH/8{1'b0}};
-assign m_axis_tx_tvalid = 1'b0;
-assign m_axis_tx_tlast = 1'b0;
-assign m_axis_tx_tuser = 1'b0;
+// --- transmit: the engines' descriptors, ACKs first ------------------------------------------------
+wire [47:0] sq_tx_dst_mac, ack_tx_dst_mac;
+wire [31:0] sq_tx_dst_ip, ack_tx_dst_ip;
+wire [15:0] sq_tx_udp_sport, ack_tx_udp_sport;
+wire [7:0]  sq_tx_opcode, ack_tx_opcode;
+wire        sq_tx_se, ack_tx_se;
+wire [23:0] sq_tx_dest_qp, ack_tx_dest_qp;
+wire        sq_tx_ack_req, ack_tx_ack_req;
+wire [23:0] sq_tx_psn, ack_tx_psn;
+wire [1:0]  sq_tx_ext, ack_tx_ext;
+wire [31:0] sq_tx_ext0, ack_tx_ext0;
+wire [23:0] sq_tx_ext1, ack_tx_ext1;
+wire [12:0] sq_tx_pay_len, ack_tx_pay_len;
+wire        sq_tx_valid, sq_tx_ready, ack_tx_valid, ack_tx_ready;
 
-assign s_axis_rx_tready = 1'b1;
+wire [DATA_WIDTH-1:0]   sq_pay_tdata;
+wire [DATA_WIDTH/8-1:0] sq_pay_tkeep;
+wire sq_pay_tvalid, sq_pay_tready, sq_pay_tlast;
 
-// Inputs with no consumer yet; the unused_ prefix tells lint they are deliberately unread.
-wire unused_inputs = &{1'b0, m_dma_rd_req_ready, s_axis_dma_rd_tdata, s_axis_dma_rd_tkeep,
-    s_axis_dma_rd_tvalid, s_axis_dma_rd_tlast, s_axis_dma_rd_tid, s_axis_dma_rd_tuser,
-    m_dma_wr_req_ready, m_axis_dma_wr_tready, s_dma_wr_done_tag, s_dma_wr_done_error,
-    s_dma_wr_done_valid, m_axis_tx_tready, s_axis_rx_tdata, s_axis_rx_tkeep, s_axis_rx_tvalid,
-    s_axis_rx_tlast, s_axis_rx_tuser};
+wire tx_hdr_ready;
+wire sel_ack = ack_tx_valid;
+assign ack_tx_ready = tx_hdr_ready;
+assign sq_tx_ready = tx_hdr_ready && !ack_tx_valid;
+
+// --- completions -----------------------------------------------------------------------------------
+wire [QPN_W-1:0] sq_cqe_qpn, rq_cqe_qpn;
+wire [63:0] sq_cqe_wr_id, rq_cqe_wr_id;
+wire [31:0] sq_cqe_byte_len, rq_cqe_byte_len;
+wire [7:0]  sq_cqe_opcode, rq_cqe_opcode, sq_cqe_status, rq_cqe_status;
+wire        sq_cqe_solicited, rq_cqe_solicited;
+wire        sq_cqe_valid, sq_cqe_ready, rq_cqe_valid, rq_cqe_ready;
+
+// --- receive: the parser's descriptors and payload -------------------------------------------------
+wire [7:0]  rx_hdr_opcode;
+wire        rx_hdr_se;
+wire [23:0] rx_hdr_dest_qp;
+wire        rx_hdr_ack_req;
+wire [23:0] rx_hdr_psn;
+wire [12:0] rx_hdr_pay_len;
+wire        rx_hdr_valid, rx_hdr_ready;
+wire [DATA_WIDTH-1:0]   rx_pay_tdata;
+wire [DATA_WIDTH/8-1:0] rx_pay_tkeep;
+wire rx_pay_tvalid, rx_pay_tready, rx_pay_tlast;
+
+san_sq_engine #(
+    .DATA_WIDTH(DATA_WIDTH),
+    .N_QP(N_QP)
+) sq_inst (
+    .clk(clk),
+    .rst(rst),
+    .cfg_enable(cfg_enable),
+    .cfg_pmtu_log2(cfg_pmtu_log2),
+    .ctx_load_en(ctx_load_en),
+    .ctx_load_ready(sq_ctx_ready),
+    .ctx_load_qpn(ctx_load_qpn),
+    .ctx_load_rts(ctx_load_rts),
+    .ctx_load_dest_qpn(ctx_load_dest_qpn),
+    .ctx_load_dmac(ctx_load_dmac),
+    .ctx_load_dip(ctx_load_dip),
+    .ctx_load_udp_sport(ctx_load_udp_sport),
+    .ctx_load_sq_psn(ctx_load_sq_psn),
+    .ctx_load_sq_base(ctx_load_sq_base),
+    .ctx_load_sq_log(ctx_load_sq_log),
+    .s_db_qpn(db_sq_qpn),
+    .s_db_pi(db_sq_pi),
+    .s_db_valid(db_sq_valid),
+    .s_db_ready(db_sq_ready),
+    .m_dma_rd_req_addr(sq_rd_req_addr),
+    .m_dma_rd_req_len(sq_rd_req_len),
+    .m_dma_rd_req_valid(sq_rd_req_valid),
+    .m_dma_rd_req_ready(sq_rd_req_ready),
+    .s_axis_dma_rd_tdata(sq_rd_tdata),
+    .s_axis_dma_rd_tkeep(sq_rd_tkeep),
+    .s_axis_dma_rd_tvalid(sq_rd_tvalid),
+    .s_axis_dma_rd_tready(sq_rd_tready),
+    .s_axis_dma_rd_tlast(sq_rd_tlast),
+    .s_axis_dma_rd_tuser(sq_rd_tuser),
+    .m_tx_dst_mac(sq_tx_dst_mac),
+    .m_tx_dst_ip(sq_tx_dst_ip),
+    .m_tx_udp_sport(sq_tx_udp_sport),
+    .m_tx_opcode(sq_tx_opcode),
+    .m_tx_se(sq_tx_se),
+    .m_tx_dest_qp(sq_tx_dest_qp),
+    .m_tx_ack_req(sq_tx_ack_req),
+    .m_tx_psn(sq_tx_psn),
+    .m_tx_ext(sq_tx_ext),
+    .m_tx_ext0(sq_tx_ext0),
+    .m_tx_ext1(sq_tx_ext1),
+    .m_tx_pay_len(sq_tx_pay_len),
+    .m_tx_valid(sq_tx_valid),
+    .m_tx_ready(sq_tx_ready),
+    .m_axis_pay_tdata(sq_pay_tdata),
+    .m_axis_pay_tkeep(sq_pay_tkeep),
+    .m_axis_pay_tvalid(sq_pay_tvalid),
+    .m_axis_pay_tready(sq_pay_tready),
+    .m_axis_pay_tlast(sq_pay_tlast),
+    .m_cqe_qpn(sq_cqe_qpn),
+    .m_cqe_wr_id(sq_cqe_wr_id),
+    .m_cqe_byte_len(sq_cqe_byte_len),
+    .m_cqe_opcode(sq_cqe_opcode),
+    .m_cqe_status(sq_cqe_status),
+    .m_cqe_solicited(sq_cqe_solicited),
+    .m_cqe_valid(sq_cqe_valid),
+    .m_cqe_ready(sq_cqe_ready)
+);
+
+san_tx_builder #(
+    .DATA_WIDTH(DATA_WIDTH)
+) tx_inst (
+    .clk(clk),
+    .rst(rst),
+    .s_hdr_dst_mac(sel_ack ? ack_tx_dst_mac : sq_tx_dst_mac),
+    .s_hdr_src_mac(cfg_mac),
+    .s_hdr_src_ip(cfg_ip),
+    .s_hdr_dst_ip(sel_ack ? ack_tx_dst_ip : sq_tx_dst_ip),
+    .s_hdr_ip_id(16'd0),
+    .s_hdr_udp_sport(sel_ack ? ack_tx_udp_sport : sq_tx_udp_sport),
+    .s_hdr_opcode(sel_ack ? ack_tx_opcode : sq_tx_opcode),
+    .s_hdr_se(sel_ack ? ack_tx_se : sq_tx_se),
+    .s_hdr_pkey(16'hFFFF),
+    .s_hdr_dest_qp(sel_ack ? ack_tx_dest_qp : sq_tx_dest_qp),
+    .s_hdr_ack_req(sel_ack ? ack_tx_ack_req : sq_tx_ack_req),
+    .s_hdr_psn(sel_ack ? ack_tx_psn : sq_tx_psn),
+    .s_hdr_ext(sel_ack ? ack_tx_ext : sq_tx_ext),
+    .s_hdr_ext0(sel_ack ? ack_tx_ext0 : sq_tx_ext0),
+    .s_hdr_ext1(sel_ack ? ack_tx_ext1 : sq_tx_ext1),
+    .s_hdr_pay_len(sel_ack ? ack_tx_pay_len : sq_tx_pay_len),
+    .s_hdr_valid(ack_tx_valid || sq_tx_valid),
+    .s_hdr_ready(tx_hdr_ready),
+    .s_axis_pay_tdata(sq_pay_tdata),
+    .s_axis_pay_tkeep(sq_pay_tkeep),
+    .s_axis_pay_tvalid(sq_pay_tvalid),
+    .s_axis_pay_tready(sq_pay_tready),
+    .s_axis_pay_tlast(sq_pay_tlast),
+    .m_axis_tx_tdata(m_axis_tx_tdata),
+    .m_axis_tx_tkeep(m_axis_tx_tkeep),
+    .m_axis_tx_tvalid(m_axis_tx_tvalid),
+    .m_axis_tx_tready(m_axis_tx_tready),
+    .m_axis_tx_tlast(m_axis_tx_tlast),
+    .m_axis_tx_tuser(m_axis_tx_tuser)
+);
+
+san_rx_parser #(
+    .DATA_WIDTH(DATA_WIDTH),
+    .N_QP(N_QP)
+) rx_inst (
+    .clk(clk),
+    .rst(rst),
+    .pmtu_log2(cfg_pmtu_log2),
+    .s_axis_rx_tdata(s_axis_rx_tdata),
+    .s_axis_rx_tkeep(s_axis_rx_tkeep),
+    .s_axis_rx_tvalid(s_axis_rx_tvalid),
+    .s_axis_rx_tready(s_axis_rx_tready),
+    .s_axis_rx_tlast(s_axis_rx_tlast),
+    .s_axis_rx_tuser(s_axis_rx_tuser),
+    .m_hdr_opcode(rx_hdr_opcode),
+    .m_hdr_se(rx_hdr_se),
+    .m_hdr_pad_cnt(),
+    .m_hdr_dest_qp(rx_hdr_dest_qp),
+    .m_hdr_ack_req(rx_hdr_ack_req),
+    .m_hdr_psn(rx_hdr_psn),
+    .m_hdr_src_mac(),
+    .m_hdr_src_ip(),
+    .m_hdr_dst_ip(),
+    .m_hdr_udp_sport(),
+    .m_hdr_aeth_syndrome(),
+    .m_hdr_aeth_msn(),
+    .m_hdr_deth_qkey(),
+    .m_hdr_deth_src_qp(),
+    .m_hdr_pay_len(rx_hdr_pay_len),
+    .m_hdr_valid(rx_hdr_valid),
+    .m_hdr_ready(rx_hdr_ready),
+    .m_axis_pay_tdata(rx_pay_tdata),
+    .m_axis_pay_tkeep(rx_pay_tkeep),
+    .m_axis_pay_tvalid(rx_pay_tvalid),
+    .m_axis_pay_tready(rx_pay_tready),
+    .m_axis_pay_tlast(rx_pay_tlast),
+    .m_drop_valid(parser_drop_valid),
+    .m_drop_reason(parser_drop_reason)
+);
+
+san_rq_engine #(
+    .DATA_WIDTH(DATA_WIDTH),
+    .N_QP(N_QP)
+) rq_inst (
+    .clk(clk),
+    .rst(rst),
+    .cfg_enable(cfg_enable),
+    .ctx_load_en(ctx_load_en),
+    .ctx_load_ready(rq_ctx_ready),
+    .ctx_load_qpn(ctx_load_qpn),
+    .ctx_load_rts(ctx_load_rts),
+    .ctx_load_dest_qpn(ctx_load_dest_qpn),
+    .ctx_load_dmac(ctx_load_dmac),
+    .ctx_load_dip(ctx_load_dip),
+    .ctx_load_udp_sport(ctx_load_udp_sport),
+    .ctx_load_rq_psn(ctx_load_rq_psn),
+    .ctx_load_rq_base(ctx_load_rq_base),
+    .ctx_load_rq_log(ctx_load_rq_log),
+    .s_db_qpn(db_rq_qpn),
+    .s_db_pi(db_rq_pi),
+    .s_db_valid(db_rq_valid),
+    .s_db_ready(db_rq_ready),
+    .s_hdr_opcode(rx_hdr_opcode),
+    .s_hdr_se(rx_hdr_se),
+    .s_hdr_dest_qp(rx_hdr_dest_qp),
+    .s_hdr_ack_req(rx_hdr_ack_req),
+    .s_hdr_psn(rx_hdr_psn),
+    .s_hdr_pay_len(rx_hdr_pay_len),
+    .s_hdr_valid(rx_hdr_valid),
+    .s_hdr_ready(rx_hdr_ready),
+    .s_axis_pay_tdata(rx_pay_tdata),
+    .s_axis_pay_tkeep(rx_pay_tkeep),
+    .s_axis_pay_tvalid(rx_pay_tvalid),
+    .s_axis_pay_tready(rx_pay_tready),
+    .s_axis_pay_tlast(rx_pay_tlast),
+    .m_dma_rd_req_addr(rq_rd_req_addr),
+    .m_dma_rd_req_len(rq_rd_req_len),
+    .m_dma_rd_req_valid(rq_rd_req_valid),
+    .m_dma_rd_req_ready(rq_rd_req_ready),
+    .s_axis_dma_rd_tdata(rq_rd_tdata),
+    .s_axis_dma_rd_tkeep(rq_rd_tkeep),
+    .s_axis_dma_rd_tvalid(rq_rd_tvalid),
+    .s_axis_dma_rd_tready(rq_rd_tready),
+    .s_axis_dma_rd_tlast(rq_rd_tlast),
+    .s_axis_dma_rd_tuser(rq_rd_tuser),
+    .m_dma_wr_req_addr(rq_wr_req_addr),
+    .m_dma_wr_req_len(rq_wr_req_len),
+    .m_dma_wr_req_valid(rq_wr_req_valid),
+    .m_dma_wr_req_ready(rq_wr_req_ready),
+    .m_axis_dma_wr_tdata(rq_wr_tdata),
+    .m_axis_dma_wr_tkeep(rq_wr_tkeep),
+    .m_axis_dma_wr_tvalid(rq_wr_tvalid),
+    .m_axis_dma_wr_tready(rq_wr_tready),
+    .m_axis_dma_wr_tlast(rq_wr_tlast),
+    .m_tx_dst_mac(ack_tx_dst_mac),
+    .m_tx_dst_ip(ack_tx_dst_ip),
+    .m_tx_udp_sport(ack_tx_udp_sport),
+    .m_tx_opcode(ack_tx_opcode),
+    .m_tx_se(ack_tx_se),
+    .m_tx_dest_qp(ack_tx_dest_qp),
+    .m_tx_ack_req(ack_tx_ack_req),
+    .m_tx_psn(ack_tx_psn),
+    .m_tx_ext(ack_tx_ext),
+    .m_tx_ext0(ack_tx_ext0),
+    .m_tx_ext1(ack_tx_ext1),
+    .m_tx_pay_len(ack_tx_pay_len),
+    .m_tx_valid(ack_tx_valid),
+    .m_tx_ready(ack_tx_ready),
+    .m_cqe_qpn(rq_cqe_qpn),
+    .m_cqe_wr_id(rq_cqe_wr_id),
+    .m_cqe_byte_len(rq_cqe_byte_len),
+    .m_cqe_opcode(rq_cqe_opcode),
+    .m_cqe_status(rq_cqe_status),
+    .m_cqe_solicited(rq_cqe_solicited),
+    .m_cqe_valid(rq_cqe_valid),
+    .m_cqe_ready(rq_cqe_ready),
+    .m_drop_valid(rq_drop_valid),
+    .m_drop_reason(rq_drop_reason)
+);
+
+san_cq_writer #(
+    .DATA_WIDTH(DATA_WIDTH),
+    .N_QP(N_QP)
+) cq_inst (
+    .clk(clk),
+    .rst(rst),
+    .ctx_load_en(ctx_load_en),
+    .ctx_load_ready(cq_ctx_ready),
+    .ctx_load_qpn(ctx_load_qpn),
+    .ctx_load_rts(ctx_load_rts),
+    .ctx_load_cq_base(ctx_load_cq_base),
+    .ctx_load_cq_log(ctx_load_cq_log),
+    .ctx_load_cq_vector(ctx_load_cq_vector),
+    .s_db_qpn(db_cq_qpn),
+    .s_db_ci(db_cq_ci),
+    .s_db_arm(db_cq_arm),
+    .s_db_valid(db_cq_valid),
+    .s_db_ready(db_cq_ready),
+    .s_cqe0_qpn(sq_cqe_qpn),
+    .s_cqe0_wr_id(sq_cqe_wr_id),
+    .s_cqe0_byte_len(sq_cqe_byte_len),
+    .s_cqe0_opcode(sq_cqe_opcode),
+    .s_cqe0_status(sq_cqe_status),
+    .s_cqe0_solicited(sq_cqe_solicited),
+    .s_cqe0_valid(sq_cqe_valid),
+    .s_cqe0_ready(sq_cqe_ready),
+    .s_cqe1_qpn(rq_cqe_qpn),
+    .s_cqe1_wr_id(rq_cqe_wr_id),
+    .s_cqe1_byte_len(rq_cqe_byte_len),
+    .s_cqe1_opcode(rq_cqe_opcode),
+    .s_cqe1_status(rq_cqe_status),
+    .s_cqe1_solicited(rq_cqe_solicited),
+    .s_cqe1_valid(rq_cqe_valid),
+    .s_cqe1_ready(rq_cqe_ready),
+    .m_dma_wr_req_addr(cq_wr_req_addr),
+    .m_dma_wr_req_len(cq_wr_req_len),
+    .m_dma_wr_req_valid(cq_wr_req_valid),
+    .m_dma_wr_req_ready(cq_wr_req_ready),
+    .m_axis_dma_wr_tdata(cq_wr_tdata),
+    .m_axis_dma_wr_tkeep(cq_wr_tkeep),
+    .m_axis_dma_wr_tvalid(cq_wr_tvalid),
+    .m_axis_dma_wr_tready(cq_wr_tready),
+    .m_axis_dma_wr_tlast(cq_wr_tlast),
+    .m_msix_vector(cq_msix_vector),
+    .m_msix_valid(cq_msix_valid),
+    .m_msix_ready(cq_msix_ready),
+    .m_overrun_valid(cq_overrun)
+);
+
+san_dma_mux #(
+    .DATA_WIDTH(DATA_WIDTH),
+    .DMA_TAG_WIDTH(DMA_TAG_WIDTH)
+) dma_inst (
+    .clk(clk),
+    .rst(rst),
+    .s_rd0_req_addr(sq_rd_req_addr),
+    .s_rd0_req_len(sq_rd_req_len),
+    .s_rd0_req_valid(sq_rd_req_valid),
+    .s_rd0_req_ready(sq_rd_req_ready),
+    .m_axis_rd0_tdata(sq_rd_tdata),
+    .m_axis_rd0_tkeep(sq_rd_tkeep),
+    .m_axis_rd0_tvalid(sq_rd_tvalid),
+    .m_axis_rd0_tready(sq_rd_tready),
+    .m_axis_rd0_tlast(sq_rd_tlast),
+    .m_axis_rd0_tuser(sq_rd_tuser),
+    .s_rd1_req_addr(rq_rd_req_addr),
+    .s_rd1_req_len(rq_rd_req_len),
+    .s_rd1_req_valid(rq_rd_req_valid),
+    .s_rd1_req_ready(rq_rd_req_ready),
+    .m_axis_rd1_tdata(rq_rd_tdata),
+    .m_axis_rd1_tkeep(rq_rd_tkeep),
+    .m_axis_rd1_tvalid(rq_rd_tvalid),
+    .m_axis_rd1_tready(rq_rd_tready),
+    .m_axis_rd1_tlast(rq_rd_tlast),
+    .m_axis_rd1_tuser(rq_rd_tuser),
+    .m_dma_rd_req_addr(m_dma_rd_req_addr),
+    .m_dma_rd_req_len(m_dma_rd_req_len),
+    .m_dma_rd_req_tag(m_dma_rd_req_tag),
+    .m_dma_rd_req_valid(m_dma_rd_req_valid),
+    .m_dma_rd_req_ready(m_dma_rd_req_ready),
+    .s_axis_dma_rd_tdata(s_axis_dma_rd_tdata),
+    .s_axis_dma_rd_tkeep(s_axis_dma_rd_tkeep),
+    .s_axis_dma_rd_tvalid(s_axis_dma_rd_tvalid),
+    .s_axis_dma_rd_tready(s_axis_dma_rd_tready),
+    .s_axis_dma_rd_tlast(s_axis_dma_rd_tlast),
+    .s_axis_dma_rd_tid(s_axis_dma_rd_tid),
+    .s_axis_dma_rd_tuser(s_axis_dma_rd_tuser),
+    .s_wr0_req_addr(rq_wr_req_addr),
+    .s_wr0_req_len(rq_wr_req_len),
+    .s_wr0_req_valid(rq_wr_req_valid),
+    .s_wr0_req_ready(rq_wr_req_ready),
+    .s_axis_wr0_tdata(rq_wr_tdata),
+    .s_axis_wr0_tkeep(rq_wr_tkeep),
+    .s_axis_wr0_tvalid(rq_wr_tvalid),
+    .s_axis_wr0_tready(rq_wr_tready),
+    .s_axis_wr0_tlast(rq_wr_tlast),
+    .s_wr1_req_addr(cq_wr_req_addr),
+    .s_wr1_req_len(cq_wr_req_len),
+    .s_wr1_req_valid(cq_wr_req_valid),
+    .s_wr1_req_ready(cq_wr_req_ready),
+    .s_axis_wr1_tdata(cq_wr_tdata),
+    .s_axis_wr1_tkeep(cq_wr_tkeep),
+    .s_axis_wr1_tvalid(cq_wr_tvalid),
+    .s_axis_wr1_tready(cq_wr_tready),
+    .s_axis_wr1_tlast(cq_wr_tlast),
+    .m_dma_wr_req_addr(m_dma_wr_req_addr),
+    .m_dma_wr_req_len(m_dma_wr_req_len),
+    .m_dma_wr_req_tag(m_dma_wr_req_tag),
+    .m_dma_wr_req_valid(m_dma_wr_req_valid),
+    .m_dma_wr_req_ready(m_dma_wr_req_ready),
+    .m_axis_dma_wr_tdata(m_axis_dma_wr_tdata),
+    .m_axis_dma_wr_tkeep(m_axis_dma_wr_tkeep),
+    .m_axis_dma_wr_tvalid(m_axis_dma_wr_tvalid),
+    .m_axis_dma_wr_tready(m_axis_dma_wr_tready),
+    .m_axis_dma_wr_tlast(m_axis_dma_wr_tlast),
+    .m_axis_dma_wr_tuser(m_axis_dma_wr_tuser),
+    .s_dma_wr_done_tag(s_dma_wr_done_tag),
+    .s_dma_wr_done_error(s_dma_wr_done_error),
+    .s_dma_wr_done_valid(s_dma_wr_done_valid),
+    .m_wr_error_valid(dma_wr_error)
+);
 
 endmodule
 

@@ -6,7 +6,7 @@
 /* verilator lint_off UNUSEDPARAM */
 
 // CRC-32 of hw/regs/san_nic.yaml
-localparam [31:0] SAN_CONTRACT_ID = 32'hEF2F9123;
+localparam [31:0] SAN_CONTRACT_ID = 32'h35AB5557;
 
 // Block nic: Identity, build parameters, control and status of the whole NIC. Always the first block.
 localparam [31:0] SAN_NIC_TYPE = 32'h53414E43;
@@ -24,7 +24,7 @@ localparam integer SAN_NIC_BLK_VERSION_MAJOR_LSB = 16;
 localparam integer SAN_NIC_BLK_VERSION_MAJOR_WIDTH = 16;
 // BLK_NEXT (ro): BAR0 offset of the next register block's header; 0 ends the chain.
 localparam [31:0] SAN_NIC_BLK_NEXT_ADDR = 32'h8;
-localparam [31:0] SAN_NIC_BLK_NEXT_RESET = 32'h0;
+localparam [31:0] SAN_NIC_BLK_NEXT_RESET = 32'h100;
 // CONTRACT_ID (ro): CRC-32 of this contract file as built into the RTL. The driver compares it with its own generated copy, so a bitstream and a driver built from different contracts are told apart.
 localparam [31:0] SAN_NIC_CONTRACT_ID_ADDR = 32'hC;
 // BUILD_DATA_WIDTH (ro): Width of the link and DMA data paths in bits.
@@ -65,14 +65,143 @@ localparam [31:0] SAN_NIC_CYCLE_HI_RESET = 32'h0;
 localparam [31:0] SAN_NIC_BAD_ACCESS_ADDR = 32'h48;
 localparam [31:0] SAN_NIC_BAD_ACCESS_RESET = 32'h0;
 
-// Doorbell pages: One 4 KiB page per connection context (queue pair) from `base`, so a page can be mapped on its own. Page n belongs to connection n; there are BUILD_N_QP pages. The doorbell engines that consume these writes arrive with the data path; until then the pages are not decoded and an access answers SLVERR.
+// Block port: The Ethernet/IPv4 port: the NIC's addresses, the path MTU and the traffic counters. Counters wrap modulo 2^32.
+localparam [31:0] SAN_PORT_TYPE = 32'h53414E50;
+localparam [31:0] SAN_PORT_VERSION = 32'h100;
+localparam [31:0] SAN_PORT_BASE = 32'h100;
+// BLK_TYPE (ro): Block type, "SANP".
+localparam [31:0] SAN_PORT_BLK_TYPE_ADDR = 32'h100;
+// BLK_VERSION (ro): Block version.
+localparam [31:0] SAN_PORT_BLK_VERSION_ADDR = 32'h104;
+// BLK_NEXT (ro): Offset of the next block.
+localparam [31:0] SAN_PORT_BLK_NEXT_ADDR = 32'h108;
+localparam [31:0] SAN_PORT_BLK_NEXT_RESET = 32'h200;
+// MAC_HI (rw): The port's MAC address, bytes 0 and 1 (byte 0 first on the wire) in bits 15:8 and 7:0.
+localparam [31:0] SAN_PORT_MAC_HI_ADDR = 32'h110;
+localparam [31:0] SAN_PORT_MAC_HI_RESET = 32'h0;
+// MAC_LO (rw): The port's MAC address, bytes 2 to 5, byte 2 in bits 31:24.
+localparam [31:0] SAN_PORT_MAC_LO_ADDR = 32'h114;
+localparam [31:0] SAN_PORT_MAC_LO_RESET = 32'h0;
+// IP_ADDR (rw): The port's IPv4 address, first byte in bits 31:24; the source of every frame sent.
+localparam [31:0] SAN_PORT_IP_ADDR_ADDR = 32'h118;
+localparam [31:0] SAN_PORT_IP_ADDR_RESET = 32'h0;
+// PMTU (rw): Path MTU for segmenting and checking RC SEND payloads. A write outside 8..12 is ignored and counted in BAD_ACCESS. Change it only while no connection is sending.
+localparam [31:0] SAN_PORT_PMTU_ADDR = 32'h11C;
+localparam [31:0] SAN_PORT_PMTU_RESET = 32'hA;
+localparam integer SAN_PORT_PMTU_LOG2_LSB = 0;
+localparam integer SAN_PORT_PMTU_LOG2_WIDTH = 4;
+// TX_FRAMES (ro): Frames sent to the MAC.
+localparam [31:0] SAN_PORT_TX_FRAMES_ADDR = 32'h120;
+localparam [31:0] SAN_PORT_TX_FRAMES_RESET = 32'h0;
+// RX_FRAMES (ro): Frames that passed the receive checks (before the connection checks).
+localparam [31:0] SAN_PORT_RX_FRAMES_ADDR = 32'h124;
+localparam [31:0] SAN_PORT_RX_FRAMES_RESET = 32'h0;
+// RX_DROP_SEL (rw): Selects the drop counter RX_DROP_COUNT shows.
+localparam [31:0] SAN_PORT_RX_DROP_SEL_ADDR = 32'h128;
+localparam [31:0] SAN_PORT_RX_DROP_SEL_RESET = 32'h0;
+localparam integer SAN_PORT_RX_DROP_SEL_REASON_LSB = 0;
+localparam integer SAN_PORT_RX_DROP_SEL_REASON_WIDTH = 5;
+// RX_DROP_COUNT (ro): Frames dropped for the reason RX_DROP_SEL selects (reasons beyond the RxDrop codes read 0).
+localparam [31:0] SAN_PORT_RX_DROP_COUNT_ADDR = 32'h12C;
+localparam [31:0] SAN_PORT_RX_DROP_COUNT_RESET = 32'h0;
+// CQ_OVERRUNS (ro): Completions dropped because their CQ was full or not loaded.
+localparam [31:0] SAN_PORT_CQ_OVERRUNS_ADDR = 32'h130;
+localparam [31:0] SAN_PORT_CQ_OVERRUNS_RESET = 32'h0;
+// DMA_ERRORS (ro): DMA writes the host completed with an error.
+localparam [31:0] SAN_PORT_DMA_ERRORS_ADDR = 32'h134;
+localparam [31:0] SAN_PORT_DMA_ERRORS_RESET = 32'h0;
+
+// Block qpc: Test-only connection setup: software fills the staging registers and writes CMD.LOAD to load them into connection QPN, as the out-of-band setups of FPGA RDMA stacks do. A load resets the connection's ring indices, its CQ to the first lap (disarmed) and its message state. The connection manager replaces this path for real connections. Staging registers cannot change while STATUS.BUSY is set (writes wait).
+localparam [31:0] SAN_QPC_TYPE = 32'h53414E51;
+localparam [31:0] SAN_QPC_VERSION = 32'h100;
+localparam [31:0] SAN_QPC_BASE = 32'h200;
+// BLK_TYPE (ro): Block type, "SANQ".
+localparam [31:0] SAN_QPC_BLK_TYPE_ADDR = 32'h200;
+// BLK_VERSION (ro): Block version.
+localparam [31:0] SAN_QPC_BLK_VERSION_ADDR = 32'h204;
+// BLK_NEXT (ro): Offset of the next block; 0 ends the chain.
+localparam [31:0] SAN_QPC_BLK_NEXT_ADDR = 32'h208;
+localparam [31:0] SAN_QPC_BLK_NEXT_RESET = 32'h0;
+// QPN (rw): The connection to load, below BUILD_N_QP.
+localparam [31:0] SAN_QPC_QPN_ADDR = 32'h210;
+localparam [31:0] SAN_QPC_QPN_RESET = 32'h0;
+// STATE (rw): State to load.
+localparam [31:0] SAN_QPC_STATE_ADDR = 32'h214;
+localparam [31:0] SAN_QPC_STATE_RESET = 32'h0;
+localparam integer SAN_QPC_STATE_RTS_LSB = 0;
+localparam integer SAN_QPC_STATE_RTS_WIDTH = 1;
+// DEST_QPN (rw): The peer's QP number (24 bits).
+localparam [31:0] SAN_QPC_DEST_QPN_ADDR = 32'h218;
+localparam [31:0] SAN_QPC_DEST_QPN_RESET = 32'h0;
+// DMAC_HI (rw): The peer's MAC, bytes 0 and 1, as MAC_HI.
+localparam [31:0] SAN_QPC_DMAC_HI_ADDR = 32'h21C;
+localparam [31:0] SAN_QPC_DMAC_HI_RESET = 32'h0;
+// DMAC_LO (rw): The peer's MAC, bytes 2 to 5, as MAC_LO.
+localparam [31:0] SAN_QPC_DMAC_LO_ADDR = 32'h220;
+localparam [31:0] SAN_QPC_DMAC_LO_RESET = 32'h0;
+// DIP (rw): The peer's IPv4 address, first byte in bits 31:24.
+localparam [31:0] SAN_QPC_DIP_ADDR = 32'h224;
+localparam [31:0] SAN_QPC_DIP_RESET = 32'h0;
+// UDP_SPORT (rw): UDP source port of the connection's frames (16 bits).
+localparam [31:0] SAN_QPC_UDP_SPORT_ADDR = 32'h228;
+localparam [31:0] SAN_QPC_UDP_SPORT_RESET = 32'h0;
+// SQ_PSN (rw): PSN of the first packet to send (24 bits).
+localparam [31:0] SAN_QPC_SQ_PSN_ADDR = 32'h22C;
+localparam [31:0] SAN_QPC_SQ_PSN_RESET = 32'h0;
+// RQ_PSN (rw): PSN expected in the first packet received (24 bits).
+localparam [31:0] SAN_QPC_RQ_PSN_ADDR = 32'h230;
+localparam [31:0] SAN_QPC_RQ_PSN_RESET = 32'h0;
+// SQ_BASE_LO (rw): IOVA of the send queue ring, low word (64-byte aligned).
+localparam [31:0] SAN_QPC_SQ_BASE_LO_ADDR = 32'h234;
+localparam [31:0] SAN_QPC_SQ_BASE_LO_RESET = 32'h0;
+// SQ_BASE_HI (rw): IOVA of the send queue ring, high word.
+localparam [31:0] SAN_QPC_SQ_BASE_HI_ADDR = 32'h238;
+localparam [31:0] SAN_QPC_SQ_BASE_HI_RESET = 32'h0;
+// RQ_BASE_LO (rw): IOVA of the receive queue ring, low word (32-byte aligned).
+localparam [31:0] SAN_QPC_RQ_BASE_LO_ADDR = 32'h23C;
+localparam [31:0] SAN_QPC_RQ_BASE_LO_RESET = 32'h0;
+// RQ_BASE_HI (rw): IOVA of the receive queue ring, high word.
+localparam [31:0] SAN_QPC_RQ_BASE_HI_ADDR = 32'h240;
+localparam [31:0] SAN_QPC_RQ_BASE_HI_RESET = 32'h0;
+// CQ_BASE_LO (rw): IOVA of the completion queue ring, low word (32-byte aligned).
+localparam [31:0] SAN_QPC_CQ_BASE_LO_ADDR = 32'h244;
+localparam [31:0] SAN_QPC_CQ_BASE_LO_RESET = 32'h0;
+// CQ_BASE_HI (rw): IOVA of the completion queue ring, high word.
+localparam [31:0] SAN_QPC_CQ_BASE_HI_ADDR = 32'h248;
+localparam [31:0] SAN_QPC_CQ_BASE_HI_RESET = 32'h0;
+// LOG_SIZES (rw): log2 of the ring sizes in entries, each 1 to 15.
+localparam [31:0] SAN_QPC_LOG_SIZES_ADDR = 32'h24C;
+localparam [31:0] SAN_QPC_LOG_SIZES_RESET = 32'h0;
+localparam integer SAN_QPC_LOG_SIZES_SQ_LSB = 0;
+localparam integer SAN_QPC_LOG_SIZES_SQ_WIDTH = 5;
+localparam integer SAN_QPC_LOG_SIZES_RQ_LSB = 8;
+localparam integer SAN_QPC_LOG_SIZES_RQ_WIDTH = 5;
+localparam integer SAN_QPC_LOG_SIZES_CQ_LSB = 16;
+localparam integer SAN_QPC_LOG_SIZES_CQ_WIDTH = 5;
+// CQ_VECTOR (rw): MSI-X vector of the connection's CQ, below BUILD_N_MSIX.
+localparam [31:0] SAN_QPC_CQ_VECTOR_ADDR = 32'h250;
+localparam [31:0] SAN_QPC_CQ_VECTOR_RESET = 32'h0;
+// CMD (wo): Commands. LOAD checks the staging registers (QPN below BUILD_N_QP, ring sizes 1..15, vector below BUILD_N_MSIX): if they are bad nothing is loaded, STATUS.ERROR is set and BAD_ACCESS counts it; otherwise STATUS.BUSY is set until every engine has taken them.
+localparam [31:0] SAN_QPC_CMD_ADDR = 32'h254;
+localparam [31:0] SAN_QPC_CMD_RESET = 32'h0;
+localparam integer SAN_QPC_CMD_LOAD_LSB = 0;
+localparam integer SAN_QPC_CMD_LOAD_WIDTH = 1;
+// STATUS (ro): Progress of the last command.
+localparam [31:0] SAN_QPC_STATUS_ADDR = 32'h258;
+localparam [31:0] SAN_QPC_STATUS_RESET = 32'h0;
+localparam integer SAN_QPC_STATUS_BUSY_LSB = 0;
+localparam integer SAN_QPC_STATUS_BUSY_WIDTH = 1;
+localparam integer SAN_QPC_STATUS_ERROR_LSB = 1;
+localparam integer SAN_QPC_STATUS_ERROR_WIDTH = 1;
+
+// Doorbell pages: One 4 KiB page per connection context (queue pair) from `base`, so a page can be mapped on its own. Page n belongs to connection n; there are BUILD_N_QP pages. The registers are write-only (reads answer 0); other offsets in a page answer SLVERR. A doorbell of a connection in reset is ignored.
 localparam [31:0] SAN_DB_BASE = 32'h100000;
 localparam [31:0] SAN_DB_STRIDE = 32'h1000;
-// Send queue producer index, written after posting send WQEs.
+// Send queue producer index (bits 15:0, free-running), written after posting send WQEs.
 localparam [31:0] SAN_DB_SQ_PI_OFFSET = 32'h0;
-// Receive queue producer index, written after posting receive WQEs.
+// Receive queue producer index (bits 15:0, free-running), written after posting receive WQEs.
 localparam [31:0] SAN_DB_RQ_PI_OFFSET = 32'h4;
-// Completion queue consumer index; bit 31 arms the CQ's interrupt.
+// Completion queue consumer index (bits 15:0, free-running); bit 31 arms the CQ's interrupt, which fires at once if entries are waiting.
 localparam [31:0] SAN_DB_CQ_CI_OFFSET = 32'h8;
 
 // Host-memory structures (little-endian); offsets in bytes.
@@ -151,5 +280,9 @@ localparam [4:0] SAN_RX_DROP_MAC_ERROR = 5'hD;
 localparam [4:0] SAN_RX_DROP_QP_RANGE = 5'hE;
 localparam [4:0] SAN_RX_DROP_NO_ROOM = 5'hF;
 localparam [4:0] SAN_RX_DROP_OVERSIZE = 5'h10;
+localparam [4:0] SAN_RX_DROP_QP_STATE = 5'h11;
+localparam [4:0] SAN_RX_DROP_SEQUENCE = 5'h12;
+localparam [4:0] SAN_RX_DROP_PSN = 5'h13;
+localparam [4:0] SAN_RX_DROP_NO_RECV = 5'h14;
 
 /* verilator lint_on UNUSEDPARAM */

@@ -105,7 +105,7 @@ localparam integer DEPTH = BUF_BYTES / BYTES;
 localparam integer ADDR_WIDTH = $clog2(DEPTH);
 // Width to compare beat counts of the buffer and of a payload in.
 localparam integer CNT_WIDTH = ADDR_WIDTH + 1 > 14 ? ADDR_WIDTH + 1 : 14;
-localparam [24:0] QP_LIMIT = N_QP;
+localparam [24:0] QP_LIMIT = N_QP[24:0];
 
 // Where the payload starts (after the BTH, the AETH or the DETH): its beat and lane.
 localparam integer P_BTH = 54;

@@ -107,10 +107,10 @@ func TestCSRBlockRandomAccess(t *testing.T) {
 		var bad uint32
 		irqs := 0
 		addrs := []uint64{regs.NICScratch, regs.NICControl, regs.NICStatus, regs.NICBlkType, regs.NICIRQTest,
-			regs.NICBadAccess, 0x100, 0x31, regs.DoorbellBase}
+			regs.NICBadAccess, 0xFC, 0x31, regs.DoorbellBase + 0xC}
 		for i := 0; i < 400; i++ {
 			addr := addrs[rng.Intn(len(addrs))]
-			decoded := addr != 0x100 && addr != 0x31 && addr != regs.DoorbellBase
+			decoded := addr != 0xFC && addr != 0x31 && addr != regs.DoorbellBase+0xC
 			if rng.Intn(2) == 0 {
 				v := rng.Uint32()
 				strb := uint64(rng.Intn(16))
@@ -171,5 +171,125 @@ func TestCSRBlockRandomAccess(t *testing.T) {
 			m.cycle()
 		}
 		require.Len(t, m.msix, irqs, "every valid IRQ_TEST write raised one MSI-X request")
+	}
+}
+
+// TestCSRDoorbellsLoadAndCounters: doorbell writes reach the engine ports with their connection
+// and value and hold the next write until taken; a LOAD waits for the engines, pulses once with
+// the staging registers, and a bad one is refused; the drop counters count both sources.
+func TestCSRDoorbellsLoadAndCounters(t *testing.T) {
+	m := &axilMaster{d: dut.New(t, "san_csr"), rng: rand.New(rand.NewSource(1))}
+	d := m.d
+
+	// Doorbells: page 5, each register, the engine not ready at first.
+	for _, c := range []struct {
+		off   uint64
+		valid string
+		field string
+	}{
+		{regs.DoorbellSQPI, "m_db_sq_valid", "m_db_sq_pi"},
+		{regs.DoorbellRQPI, "m_db_rq_valid", "m_db_rq_pi"},
+		{regs.DoorbellCQCI, "m_db_cq_valid", "m_db_cq_ci"},
+	} {
+		ready := c.valid[:len(c.valid)-len("valid")] + "ready"
+		d.Set(ready, 0)
+		resp := m.write(t, regs.DoorbellBase+5*regs.DoorbellStride+c.off, 0x8000_1234, 0xF)
+		require.Equal(t, uint64(0), resp)
+		for i := 0; i < 5; i++ {
+			out := m.cycle()
+			require.Equal(t, uint64(1), out[c.valid], "%s held until taken", c.valid)
+			require.Equal(t, uint64(0x1234), out[c.field])
+			qpn := c.valid[:len(c.valid)-len("valid")] + "qpn"
+			require.Equal(t, uint64(5), out[qpn])
+		}
+		if c.off == regs.DoorbellCQCI {
+			require.Equal(t, uint64(1), d.Get("m_db_cq_arm"), "bit 31 arms")
+		}
+		d.Set(ready, 1)
+		m.cycle()
+		require.Equal(t, uint64(0), m.cycle()[c.valid], "one transfer per doorbell write")
+	}
+
+	// Context load.
+	staging := map[uint64]uint32{
+		regs.QpcQPN: 7, regs.QpcState: 1, regs.QpcDestQPN: 0xABCDEF, regs.QpcDmacHi: 0x0211,
+		regs.QpcDmacLo: 0x22334455, regs.QpcDip: 0x0A000002, regs.QpcUDPSport: 0xC000,
+		regs.QpcSQPSN: 0x123456, regs.QpcRQPSN: 0x654321, regs.QpcSQBaseLo: 0x1000,
+		regs.QpcSQBaseHi: 1, regs.QpcRQBaseLo: 0x2000, regs.QpcRQBaseHi: 1, regs.QpcCQBaseLo: 0x3000,
+		regs.QpcCQBaseHi: 1, regs.QpcLogSizes: 4 | 5<<8 | 6<<16, regs.QpcCQVector: 3,
+	}
+	for a, v := range staging {
+		require.Equal(t, uint64(0), m.write(t, a, v, 0xF))
+	}
+	d.Set("ctx_load_ready", 0)
+	require.Equal(t, uint64(0), m.write(t, regs.QpcCmd, 1, 0xF))
+	for i := 0; i < 5; i++ {
+		require.Equal(t, uint64(0), m.cycle()["ctx_load_en"], "no load while an engine is busy")
+	}
+	v, _ := m.read(t, regs.QpcStatus)
+	require.Equal(t, uint32(1), v, "BUSY")
+	d.Set("ctx_load_ready", 1)
+	out := m.cycle()
+	require.Equal(t, uint64(1), out["ctx_load_en"])
+	want := map[string]uint64{
+		"ctx_load_qpn": 7, "ctx_load_rts": 1, "ctx_load_dest_qpn": 0xABCDEF,
+		"ctx_load_dmac": 0x021122334455, "ctx_load_dip": 0x0A000002, "ctx_load_udp_sport": 0xC000,
+		"ctx_load_sq_psn": 0x123456, "ctx_load_rq_psn": 0x654321, "ctx_load_sq_base": 0x1_0000_1000,
+		"ctx_load_rq_base": 0x1_0000_2000, "ctx_load_cq_base": 0x1_0000_3000, "ctx_load_sq_log": 4,
+		"ctx_load_rq_log": 5, "ctx_load_cq_log": 6, "ctx_load_cq_vector": 3,
+	}
+	for k, w := range want {
+		require.Equal(t, w, out[k], k)
+	}
+	require.Equal(t, uint64(0), m.cycle()["ctx_load_en"], "one pulse per LOAD")
+	v, _ = m.read(t, regs.QpcStatus)
+	require.Equal(t, uint32(0), v)
+
+	// Refused loads: ring size 0, vector beyond N_MSIX, QPN beyond N_QP.
+	bad0, _ := m.read(t, regs.NICBadAccess)
+	for _, c := range []struct {
+		reg        uint64
+		v, restore uint32
+	}{
+		{regs.QpcLogSizes, 0, 4 | 5<<8 | 6<<16},
+		{regs.QpcCQVector, 32, 3},
+		{regs.QpcQPN, 256, 7},
+	} {
+		m.write(t, c.reg, c.v, 0xF)
+		m.write(t, regs.QpcCmd, 1, 0xF)
+		for i := 0; i < 3; i++ {
+			require.Equal(t, uint64(0), m.cycle()["ctx_load_en"])
+		}
+		v, _ = m.read(t, regs.QpcStatus)
+		require.Equal(t, uint32(2), v, "ERROR after a bad LOAD of 0x%x", c.reg)
+		m.write(t, c.reg, c.restore, 0xF)
+	}
+	bad1, _ := m.read(t, regs.NICBadAccess)
+	require.Equal(t, bad0+3, bad1)
+
+	// Drop counters: both sources in one cycle, then the total.
+	pulse := func(sig0 uint64, r0 uint64, sig1 uint64, r1 uint64) {
+		d.Set("stat_drop0_valid", sig0)
+		d.Set("stat_drop0_reason", r0)
+		d.Set("stat_drop1_valid", sig1)
+		d.Set("stat_drop1_reason", r1)
+		m.cycle()
+		d.Set("stat_drop0_valid", 0)
+		d.Set("stat_drop1_valid", 0)
+	}
+	pulse(1, 3, 1, 17)
+	pulse(1, 3, 0, 0)
+	pulse(0, 0, 1, 20)
+	for _, c := range []struct{ sel, want uint32 }{{0, 4}, {3, 2}, {17, 1}, {20, 1}, {1, 0}, {31, 0}} {
+		m.write(t, regs.PortRxDropSel, c.sel, 0xF)
+		v, _ = m.read(t, regs.PortRxDropCount)
+		require.Equal(t, c.want, v, "reason %d", c.sel)
+	}
+
+	// PMTU accepts 8..12 only.
+	for _, c := range []struct{ w, want uint32 }{{12, 12}, {13, 12}, {7, 12}, {8, 8}} {
+		m.write(t, regs.PortPMTU, c.w, 0xF)
+		v, _ = m.read(t, regs.PortPMTU)
+		require.Equal(t, c.want, v)
 	}
 }

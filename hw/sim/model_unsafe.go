@@ -12,14 +12,27 @@ package sim
 typedef struct san_lib {
 	void *handle;
 	void (*get_info)(san_model_info *);
-	san_model *(*new_)(uint32_t);
+	san_model *(*new_)(const san_model_config *);
 	void (*free_)(san_model *);
 	void (*reset)(san_model *, uint32_t);
 	void (*step)(san_model *, uint64_t);
 	uint64_t (*cycles)(const san_model *);
 	int (*read32)(san_model *, uint32_t, uint32_t *, uint32_t);
 	int (*write32)(san_model *, uint32_t, uint32_t, uint8_t, uint32_t);
+	uint64_t (*last_write_cycle)(const san_model *);
 	int (*msix_pop)(san_model *, uint16_t *);
+	int (*guard_map)(san_model *, uint64_t, uint64_t);
+	int (*guard_unmap)(san_model *, uint64_t);
+	uint64_t (*dma_faults)(const san_model *, san_dma_fault *);
+	int (*rx_push)(san_model *, const uint8_t *, uint32_t, int);
+	void (*capture)(san_model *, int);
+	int (*tx_pop)(san_model *, uint8_t *, uint32_t, uint64_t *, uint64_t *);
+	san_fabric *(*fabric_new)(void);
+	void (*fabric_free)(san_fabric *);
+	int (*fabric_add)(san_fabric *, san_model *);
+	int (*fabric_link)(san_fabric *, san_model *, san_model *, uint32_t);
+	void (*fabric_step)(san_fabric *, uint64_t);
+	uint64_t (*fabric_cycles)(const san_fabric *);
 } san_lib;
 
 // san_lib_open fills l from the library at path; on failure it returns dlerror's text.
@@ -37,13 +50,26 @@ static const char *san_lib_open(san_lib *l, const char *path) {
 	SAN_SYM(cycles, "san_model_cycles");
 	SAN_SYM(read32, "san_model_mmio_read32");
 	SAN_SYM(write32, "san_model_mmio_write32");
+	SAN_SYM(last_write_cycle, "san_model_last_write_cycle");
 	SAN_SYM(msix_pop, "san_model_msix_pop");
+	SAN_SYM(guard_map, "san_model_guard_map");
+	SAN_SYM(guard_unmap, "san_model_guard_unmap");
+	SAN_SYM(dma_faults, "san_model_dma_faults");
+	SAN_SYM(rx_push, "san_model_rx_push");
+	SAN_SYM(capture, "san_model_capture");
+	SAN_SYM(tx_pop, "san_model_tx_pop");
+	SAN_SYM(fabric_new, "san_fabric_new");
+	SAN_SYM(fabric_free, "san_fabric_free");
+	SAN_SYM(fabric_add, "san_fabric_add");
+	SAN_SYM(fabric_link, "san_fabric_link");
+	SAN_SYM(fabric_step, "san_fabric_step");
+	SAN_SYM(fabric_cycles, "san_fabric_cycles");
 #undef SAN_SYM
 	return NULL;
 }
 
 static void call_get_info(san_lib *l, san_model_info *i) { l->get_info(i); }
-static san_model *call_new(san_lib *l, uint32_t rc) { return l->new_(rc); }
+static san_model *call_new(san_lib *l, const san_model_config *c) { return l->new_(c); }
 static void call_free(san_lib *l, san_model *m) { l->free_(m); }
 static void call_reset(san_lib *l, san_model *m, uint32_t c) { l->reset(m, c); }
 static void call_step(san_lib *l, san_model *m, uint64_t n) { l->step(m, n); }
@@ -54,7 +80,26 @@ static int call_read32(san_lib *l, san_model *m, uint32_t a, uint32_t *d, uint32
 static int call_write32(san_lib *l, san_model *m, uint32_t a, uint32_t d, uint8_t s, uint32_t t) {
 	return l->write32(m, a, d, s, t);
 }
+static uint64_t call_last_write_cycle(san_lib *l, san_model *m) { return l->last_write_cycle(m); }
 static int call_msix_pop(san_lib *l, san_model *m, uint16_t *v) { return l->msix_pop(m, v); }
+static int call_guard_map(san_lib *l, san_model *m, uint64_t a, uint64_t n) { return l->guard_map(m, a, n); }
+static int call_guard_unmap(san_lib *l, san_model *m, uint64_t a) { return l->guard_unmap(m, a); }
+static uint64_t call_dma_faults(san_lib *l, san_model *m, san_dma_fault *f) { return l->dma_faults(m, f); }
+static int call_rx_push(san_lib *l, san_model *m, const uint8_t *b, uint32_t n, int bad) {
+	return l->rx_push(m, b, n, bad);
+}
+static void call_capture(san_lib *l, san_model *m, int on) { l->capture(m, on); }
+static int call_tx_pop(san_lib *l, san_model *m, uint8_t *b, uint32_t cap, uint64_t *f, uint64_t *x) {
+	return l->tx_pop(m, b, cap, f, x);
+}
+static san_fabric *call_fabric_new(san_lib *l) { return l->fabric_new(); }
+static void call_fabric_free(san_lib *l, san_fabric *f) { l->fabric_free(f); }
+static int call_fabric_add(san_lib *l, san_fabric *f, san_model *m) { return l->fabric_add(f, m); }
+static int call_fabric_link(san_lib *l, san_fabric *f, san_model *a, san_model *b, uint32_t lat) {
+	return l->fabric_link(f, a, b, lat);
+}
+static void call_fabric_step(san_lib *l, san_fabric *f, uint64_t n) { l->fabric_step(f, n); }
+static uint64_t call_fabric_cycles(san_lib *l, san_fabric *f) { return l->fabric_cycles(f); }
 
 static void *host_mem_map(size_t n) {
 	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -119,15 +164,39 @@ func loadLibrary(path string) (*library, error) {
 	return l, nil
 }
 
-// model is one instance of the Verilated NIC. It is not safe for concurrent use; NIC
-// serialises access.
+// model is one instance of the Verilated NIC with its host. It is not safe for concurrent use;
+// the clock's lock serialises access.
 type model struct {
 	lib *library
 	m   *C.san_model
 }
 
-func newModel(l *library, resetCycles uint32) (*model, error) {
-	m := C.call_new(&l.lib, C.uint32_t(resetCycles))
+// modelConfig is the harness's san_model_config in Go terms.
+type modelConfig struct {
+	resetCycles  uint32
+	dma          DMAModel
+	linkStallPct uint32
+	seed         uint64
+	host         *hostMemory
+	hostIOVA     uint64
+}
+
+func newModel(l *library, mc modelConfig) (*model, error) {
+	cfg := C.san_model_config{
+		reset_cycles:   C.uint32_t(mc.resetCycles),
+		dma_rd_latency: C.uint32_t(mc.dma.ReadLatency),
+		dma_rd_tags:    C.uint32_t(mc.dma.ReadTags),
+		dma_wr_latency: C.uint32_t(mc.dma.WriteLatency),
+		dma_stall_pct:  C.uint32_t(mc.dma.StallPercent),
+		link_stall_pct: C.uint32_t(mc.linkStallPct),
+		seed:           C.uint64_t(mc.seed),
+	}
+	if mc.host != nil {
+		cfg.host_mem = (*C.uint8_t)(mc.host.base)
+		cfg.host_iova = C.uint64_t(mc.hostIOVA)
+		cfg.host_size = C.uint64_t(len(mc.host.mem))
+	}
+	m := C.call_new(&l.lib, &cfg)
 	if m == nil {
 		return nil, errors.New("create model: allocation failed")
 	}
@@ -138,6 +207,10 @@ func (m *model) free()               { C.call_free(&m.lib.lib, m.m); m.m = nil }
 func (m *model) reset(cycles uint32) { C.call_reset(&m.lib.lib, m.m, C.uint32_t(cycles)) }
 func (m *model) step(n uint64)       { C.call_step(&m.lib.lib, m.m, C.uint64_t(n)) }
 func (m *model) cycles() uint64      { return uint64(C.call_cycles(&m.lib.lib, m.m)) }
+func (m *model) lastWriteCycle() uint64 {
+	return uint64(C.call_last_write_cycle(&m.lib.lib, m.m))
+}
+
 func (m *model) read32(addr uint32, timeout uint32) (uint32, int) {
 	var d C.uint32_t
 	r := C.call_read32(&m.lib.lib, m.m, C.uint32_t(addr), &d, C.uint32_t(timeout))
@@ -155,6 +228,67 @@ func (m *model) msixPop() (uint16, bool) {
 	}
 	return uint16(v), true
 }
+
+func (m *model) guardMap(iova, n uint64) bool {
+	return C.call_guard_map(&m.lib.lib, m.m, C.uint64_t(iova), C.uint64_t(n)) == 0
+}
+
+func (m *model) guardUnmap(iova uint64) bool {
+	return C.call_guard_unmap(&m.lib.lib, m.m, C.uint64_t(iova)) == 0
+}
+
+func (m *model) dmaFaults() (uint64, DMAFault) {
+	var f C.san_dma_fault
+	n := uint64(C.call_dma_faults(&m.lib.lib, m.m, &f))
+	return n, DMAFault{IOVA: uint64(f.iova), Len: uint64(f.len), Cycle: uint64(f.cycle), Write: f.write != 0}
+}
+
+func (m *model) rxPush(frame []byte, bad bool) bool {
+	if len(frame) == 0 {
+		return false
+	}
+	b := 0
+	if bad {
+		b = 1
+	}
+	p := C.CBytes(frame)
+	defer C.free(p)
+	return C.call_rx_push(&m.lib.lib, m.m, (*C.uint8_t)(p), C.uint32_t(len(frame)), C.int(b)) == 0
+}
+
+func (m *model) capture(on bool) {
+	v := 0
+	if on {
+		v = 1
+	}
+	C.call_capture(&m.lib.lib, m.m, C.int(v))
+}
+
+// txPop takes the oldest frame the model queued; nil when there is none.
+func (m *model) txPop(buf []byte) *Frame {
+	var first, last C.uint64_t
+	n := C.call_tx_pop(&m.lib.lib, m.m, (*C.uint8_t)(unsafe.Pointer(&buf[0])), C.uint32_t(len(buf)), &first, &last)
+	if n <= 0 {
+		return nil
+	}
+	return &Frame{Bytes: append([]byte(nil), buf[:n]...), First: uint64(first), Last: uint64(last)}
+}
+
+// fabric is the harness's shared clock for several models.
+type fabric struct {
+	lib *library
+	f   *C.san_fabric
+}
+
+func newFabric(l *library) *fabric { return &fabric{lib: l, f: C.call_fabric_new(&l.lib)} }
+
+func (f *fabric) free()             { C.call_fabric_free(&f.lib.lib, f.f); f.f = nil }
+func (f *fabric) add(m *model) bool { return C.call_fabric_add(&f.lib.lib, f.f, m.m) == 0 }
+func (f *fabric) link(a, b *model, latency uint32) bool {
+	return C.call_fabric_link(&f.lib.lib, f.f, a.m, b.m, C.uint32_t(latency)) == 0
+}
+func (f *fabric) step(n uint64)  { C.call_fabric_step(&f.lib.lib, f.f, C.uint64_t(n)) }
+func (f *fabric) cycles() uint64 { return uint64(C.call_fabric_cycles(&f.lib.lib, f.f)) }
 
 // hostMemory is the simulated host's DMA-able memory: an anonymous mapping outside the Go heap,
 // so the model can read and write it directly.

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -24,6 +25,49 @@ type Config struct {
 	// IRQWaitCycles bounds how far WaitInterrupt runs the clock looking for an interrupt before
 	// it gives up with driver.ErrTimeout; 0 means 1<<20.
 	IRQWaitCycles uint64
+	// DMA is the host's timing; nil means PCIeDMA.
+	DMA *DMAModel
+	// LinkStallPercent is the share of cycles the MAC withholds transmit ready (backpressure).
+	LinkStallPercent uint32
+	// Seed seeds the DMA and link stall patterns.
+	Seed uint64
+}
+
+// DMAModel is how the simulated host answers the NIC's DMA ports. The zero value is ideal DMA:
+// read data in the cycle after the request, one beat per cycle, no stalls.
+type DMAModel struct {
+	ReadLatency  uint32 // cycles from a read request to its first data beat
+	ReadTags     uint32 // reads in flight at most; 0 means 256
+	WriteLatency uint32 // cycles from a write's last beat to its completion (writes are posted)
+	StallPercent uint32 // share of cycles the host withholds read data and write ready
+}
+
+// PCIeDMA is the default host: a PCIe-like read latency of 150 cycles (about 1 us at
+// 156.25 MHz), 32 reads in flight, posted writes.
+var PCIeDMA = DMAModel{ReadLatency: 150, ReadTags: 32, WriteLatency: 150}
+
+// DMAFault is a DMA access outside the memory the driver mapped: the guard refused it.
+type DMAFault struct {
+	IOVA, Len, Cycle uint64
+	Write            bool
+}
+
+func (f DMAFault) String() string {
+	op := "read"
+	if f.Write {
+		op = "write"
+	}
+	return fmt.Sprintf("DMA %s of %d bytes at 0x%x in cycle %d", op, f.Len, f.IOVA, f.Cycle)
+}
+
+// ErrDMAFault reports that the NIC reached for host memory the driver had not mapped.
+var ErrDMAFault = errors.New("DMA outside mapped memory")
+
+// Frame is an Ethernet frame (no FCS) the NIC transmitted, with the cycles of its first and
+// last beat.
+type Frame struct {
+	Bytes       []byte
+	First, Last uint64
 }
 
 // IOVABase is where simulated DMA memory starts in the device's address space. It is not zero
@@ -32,28 +76,41 @@ const IOVABase = 0x1_0000_0000
 
 const irqWaitChunk = 256
 
-// NIC is a simulated SAN NIC. It implements driver.Device; all methods are safe for concurrent
-// use.
+// clock is what NICs on one clock share: the lock that serialises every access to any of them
+// (an access to one runs the clock of all) and, for a fabric, the NICs to collect from.
+type clock struct {
+	mu   sync.Mutex
+	nics []*NIC // guarded by mu; the NICs on this clock
+}
+
+// NIC is a simulated SAN NIC with its host. It implements driver.Device; all methods are safe
+// for concurrent use.
 type NIC struct {
 	cfg Config
 	lib *library
+	clk *clock
 	mem *hostMemory
 	dma *iova.Allocator
 
 	barSize uint64 // read from BUILD_BAR0_SIZE at Open
 	vectors int    // read from BUILD_N_MSIX at Open
 
-	mu       sync.Mutex
-	model    *model   // guarded by mu; nil once closed
-	wedged   bool     // guarded by mu; an MMIO access timed out, cleared by Reset
-	pending  []uint64 // guarded by mu; MSI-X fires per vector not yet consumed by a wait
-	spurious uint64   // guarded by mu; MSI-X requests for vectors the NIC does not have
+	// All guarded by clk.mu.
+	model    *model   // nil once closed
+	wedged   bool     // an MMIO access timed out, cleared by Reset
+	pending  []uint64 // MSI-X fires per vector not yet consumed by a wait
+	spurious uint64   // MSI-X requests for vectors the NIC does not have
+	faults   uint64   // DMA faults already reported
 }
 
 var _ driver.Device = (*NIC)(nil)
 
-// Open loads the model and brings up one NIC out of reset.
+// Open loads the model and brings up one NIC out of reset, on a clock of its own.
 func Open(cfg Config) (*NIC, error) {
+	return openOn(cfg, &clock{}, nil)
+}
+
+func openOn(cfg Config, clk *clock, fab *Fabric) (*NIC, error) {
 	if cfg.HostMemory == 0 {
 		cfg.HostMemory = 64 << 20
 	}
@@ -77,34 +134,54 @@ func Open(cfg Config) (*NIC, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := newModel(lib, cfg.ResetCycles)
+	dma := PCIeDMA
+	if cfg.DMA != nil {
+		dma = *cfg.DMA
+	}
+	mem, err := mapHostMemory(cfg.HostMemory)
 	if err != nil {
 		return nil, err
 	}
-	n := &NIC{cfg: cfg, lib: lib, model: m}
+	clk.mu.Lock()
+	defer clk.mu.Unlock()
+	if fab != nil && fab.f == nil {
+		mem.unmap()
+		return nil, fmt.Errorf("sim: fabric: %w", driver.ErrClosed)
+	}
+	m, err := newModel(lib, modelConfig{resetCycles: cfg.ResetCycles, dma: dma,
+		linkStallPct: cfg.LinkStallPercent, seed: cfg.Seed, host: mem, hostIOVA: IOVABase})
+	if err != nil {
+		mem.unmap()
+		return nil, err
+	}
+	if fab != nil {
+		if err := fab.adopt(lib, m); err != nil {
+			m.free()
+			mem.unmap()
+			return nil, err
+		}
+	}
+	n := &NIC{cfg: cfg, lib: lib, clk: clk, model: m, mem: mem}
 	// BAR0 is at least a page, so the header and build registers are always reachable.
 	n.barSize = iova.PageSize
-	size, err := n.Read32(0, regs.NICBuildBar0Size)
-	if err != nil {
-		m.free()
-		return nil, fmt.Errorf("sim: read BAR0 size: %w", err)
+	fail := func(err error) (*NIC, error) {
+		n.closeLocked()
+		return nil, err
 	}
-	vectors, err := n.Read32(0, regs.NICBuildNMSIX)
+	size, err := n.read32Locked(regs.NICBuildBar0Size)
 	if err != nil {
-		m.free()
-		return nil, fmt.Errorf("sim: read MSI-X vector count: %w", err)
+		return fail(fmt.Errorf("sim: read BAR0 size: %w", err))
+	}
+	vectors, err := n.read32Locked(regs.NICBuildNMSIX)
+	if err != nil {
+		return fail(fmt.Errorf("sim: read MSI-X vector count: %w", err))
 	}
 	n.barSize, n.vectors = uint64(size), int(vectors)
 	n.pending = make([]uint64, n.vectors)
-	if n.mem, err = mapHostMemory(cfg.HostMemory); err != nil {
-		m.free()
-		return nil, err
-	}
 	if n.dma, err = iova.New(IOVABase, uint64(cfg.HostMemory)); err != nil {
-		n.mem.unmap()
-		m.free()
-		return nil, err
+		return fail(err)
 	}
+	clk.nics = append(clk.nics, n)
 	return n, nil
 }
 
@@ -116,8 +193,8 @@ func (n *NIC) VerilatorVersion() string { return n.lib.verilatorVersion }
 
 // Cycles is the number of core-clock cycles the NIC has run.
 func (n *NIC) Cycles() (uint64, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.clk.mu.Lock()
+	defer n.clk.mu.Unlock()
 	if n.model == nil {
 		return 0, driver.ErrClosed
 	}
@@ -126,24 +203,109 @@ func (n *NIC) Cycles() (uint64, error) {
 
 // Step runs the NIC's clock for cycles cycles.
 func (n *NIC) Step(cycles uint64) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.clk.mu.Lock()
+	defer n.clk.mu.Unlock()
 	if n.model == nil {
 		return driver.ErrClosed
 	}
-	n.stepLocked(cycles)
+	return n.stepLocked(cycles)
+}
+
+// stepLocked runs the clock (of every NIC on it) and collects the interrupts raised meanwhile.
+// It reports DMA faults that are new since the last report.
+// Preconditions: n.clk.mu is held; n.model is not nil.
+func (n *NIC) stepLocked(cycles uint64) error {
+	n.model.step(cycles)
+	var err error
+	for _, x := range n.clk.nics {
+		if x.model == nil {
+			continue
+		}
+		x.collectLocked()
+		if ferr := x.faultErrLocked(); ferr != nil && err == nil {
+			err = ferr
+		}
+	}
+	return err
+}
+
+// faultErrLocked returns an error for DMA faults not reported yet.
+// Preconditions: n.clk.mu is held; n.model is not nil.
+func (n *NIC) faultErrLocked() error {
+	c, first := n.model.dmaFaults()
+	if c == n.faults {
+		return nil
+	}
+	n.faults = c
+	return fmt.Errorf("sim: %w: %d so far, the first: %v", ErrDMAFault, c, first)
+}
+
+// DMAFaults reports how many DMA accesses the guard refused, and the first of them.
+func (n *NIC) DMAFaults() (uint64, DMAFault) {
+	n.clk.mu.Lock()
+	defer n.clk.mu.Unlock()
+	if n.model == nil {
+		return n.faults, DMAFault{}
+	}
+	return n.model.dmaFaults()
+}
+
+// LastWriteCycle is the cycle in which the NIC took the data of the last BAR0 write.
+func (n *NIC) LastWriteCycle() uint64 {
+	n.clk.mu.Lock()
+	defer n.clk.mu.Unlock()
+	if n.model == nil {
+		return 0
+	}
+	return n.model.lastWriteCycle()
+}
+
+// Inject queues a frame (Ethernet header on, no FCS) for the NIC's receive port, behind the
+// frames already queued; bad marks it as the MAC would a frame with a bad FCS.
+func (n *NIC) Inject(frame []byte, bad bool) error {
+	n.clk.mu.Lock()
+	defer n.clk.mu.Unlock()
+	if n.model == nil {
+		return driver.ErrClosed
+	}
+	if !n.model.rxPush(frame, bad) {
+		return errors.New("sim: inject: empty frame")
+	}
 	return nil
 }
 
-// stepLocked runs the clock and collects the interrupts raised meanwhile.
-// Preconditions: n.mu is held; n.model is not nil.
-func (n *NIC) stepLocked(cycles uint64) {
-	n.model.step(cycles)
-	n.collectLocked()
+// Capture makes a linked NIC keep a copy of every frame it transmits for Transmitted (an
+// unlinked NIC always keeps them: it has nowhere else to send them).
+func (n *NIC) Capture(on bool) error {
+	n.clk.mu.Lock()
+	defer n.clk.mu.Unlock()
+	if n.model == nil {
+		return driver.ErrClosed
+	}
+	n.model.capture(on)
+	return nil
+}
+
+// Transmitted takes the frames the NIC has transmitted since the last call (see Capture).
+func (n *NIC) Transmitted() ([]Frame, error) {
+	n.clk.mu.Lock()
+	defer n.clk.mu.Unlock()
+	if n.model == nil {
+		return nil, driver.ErrClosed
+	}
+	var out []Frame
+	buf := make([]byte, 16384)
+	for {
+		f := n.model.txPop(buf)
+		if f == nil {
+			return out, nil
+		}
+		out = append(out, *f)
+	}
 }
 
 // collectLocked moves MSI-X requests from the model to the pending counts.
-// Preconditions: n.mu is held; n.model is not nil.
+// Preconditions: n.clk.mu is held; n.model is not nil.
 func (n *NIC) collectLocked() {
 	for {
 		v, ok := n.model.msixPop()
@@ -162,8 +324,8 @@ func (n *NIC) collectLocked() {
 
 // SpuriousInterrupts counts MSI-X requests the RTL raised for vectors it does not have.
 func (n *NIC) SpuriousInterrupts() uint64 {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.clk.mu.Lock()
+	defer n.clk.mu.Unlock()
 	return n.spurious
 }
 
@@ -176,7 +338,7 @@ func (n *NIC) BARSize(bar int) (uint64, error) {
 }
 
 // access checks an MMIO access and that the NIC can take it.
-// Preconditions: n.mu is held.
+// Preconditions: n.clk.mu is held.
 func (n *NIC) accessLocked(op string, bar int, off uint64, width int) error {
 	if bar != 0 {
 		return &driver.AccessError{Op: op, BAR: bar, Offset: off, Width: width, Err: driver.ErrNoBAR}
@@ -195,7 +357,7 @@ func (n *NIC) accessLocked(op string, bar int, off uint64, width int) error {
 }
 
 // respErr turns an AXI response into an error.
-// Preconditions: n.mu is held.
+// Preconditions: n.clk.mu is held.
 func (n *NIC) respErrLocked(op string, off uint64, width, resp int) error {
 	switch resp {
 	case respOkay, respExOkay:
@@ -213,11 +375,17 @@ func (n *NIC) respErrLocked(op string, off uint64, width, resp int) error {
 
 // Read32 implements driver.Device.
 func (n *NIC) Read32(bar int, off uint64) (uint32, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.clk.mu.Lock()
+	defer n.clk.mu.Unlock()
 	if err := n.accessLocked("read", bar, off, 4); err != nil {
 		return 0, err
 	}
+	return n.read32Locked(off)
+}
+
+// read32Locked reads a BAR0 register whose offset has been checked.
+// Preconditions: n.clk.mu is held; n.model is not nil.
+func (n *NIC) read32Locked(off uint64) (uint32, error) {
 	v, resp := n.model.read32(uint32(off), n.cfg.MMIOTimeout)
 	if err := n.respErrLocked("read", off, 4, resp); err != nil {
 		return 0, err
@@ -227,8 +395,8 @@ func (n *NIC) Read32(bar int, off uint64) (uint32, error) {
 
 // Write32 implements driver.Device.
 func (n *NIC) Write32(bar int, off uint64, v uint32) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.clk.mu.Lock()
+	defer n.clk.mu.Unlock()
 	if err := n.accessLocked("write", bar, off, 4); err != nil {
 		return err
 	}
@@ -237,8 +405,8 @@ func (n *NIC) Write32(bar int, off uint64, v uint32) error {
 
 // Read64 implements driver.Device: BAR0 is 32 bits wide, so low word then high word.
 func (n *NIC) Read64(bar int, off uint64) (uint64, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.clk.mu.Lock()
+	defer n.clk.mu.Unlock()
 	if err := n.accessLocked("read", bar, off, 8); err != nil {
 		return 0, err
 	}
@@ -255,8 +423,8 @@ func (n *NIC) Read64(bar int, off uint64) (uint64, error) {
 
 // Write64 implements driver.Device: low word then high word.
 func (n *NIC) Write64(bar int, off uint64, v uint64) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.clk.mu.Lock()
+	defer n.clk.mu.Unlock()
 	if err := n.accessLocked("write", bar, off, 8); err != nil {
 		return err
 	}
@@ -271,8 +439,8 @@ func (n *NIC) AllocDMA(size int) (*driver.DMABuffer, error) {
 	if size <= 0 {
 		return nil, fmt.Errorf("alloc dma %d bytes: size must be positive", size)
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.clk.mu.Lock()
+	defer n.clk.mu.Unlock()
 	if n.model == nil {
 		return nil, driver.ErrClosed
 	}
@@ -284,13 +452,18 @@ func (n *NIC) AllocDMA(size int) (*driver.DMABuffer, error) {
 	off := base - IOVABase
 	b := n.mem.mem[off : off+rounded : off+rounded]
 	clear(b)
+	// The guard admits exactly the bytes asked for, not the page rounding.
+	if !n.model.guardMap(base, uint64(size)) {
+		_ = n.dma.Free(base)
+		return nil, fmt.Errorf("alloc dma %d bytes: %w: outside host memory", size, driver.ErrNoMemory)
+	}
 	return &driver.DMABuffer{IOVA: base, Bytes: b[:size:size]}, nil
 }
 
 // FreeDMA implements driver.Device.
 func (n *NIC) FreeDMA(b *driver.DMABuffer) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.clk.mu.Lock()
+	defer n.clk.mu.Unlock()
 	if n.model == nil {
 		return driver.ErrClosed
 	}
@@ -301,6 +474,7 @@ func (n *NIC) FreeDMA(b *driver.DMABuffer) error {
 	if err := n.dma.Free(b.IOVA); err != nil {
 		return fmt.Errorf("free dma 0x%x: %w: %v", b.IOVA, driver.ErrNotMapped, err)
 	}
+	n.model.guardUnmap(b.IOVA)
 	return nil
 }
 
@@ -317,24 +491,27 @@ func (n *NIC) WaitInterrupt(ctx context.Context, vector int) (uint64, error) {
 	}
 	var ran uint64
 	for {
-		n.mu.Lock()
+		n.clk.mu.Lock()
 		if n.model == nil {
-			n.mu.Unlock()
+			n.clk.mu.Unlock()
 			return 0, driver.ErrClosed
 		}
 		n.collectLocked()
 		if c := n.pending[vector]; c > 0 {
 			n.pending[vector] = 0
-			n.mu.Unlock()
+			n.clk.mu.Unlock()
 			return c, nil
 		}
 		if ran >= n.cfg.IRQWaitCycles {
-			n.mu.Unlock()
+			n.clk.mu.Unlock()
 			return 0, fmt.Errorf("wait for vector %d: %w in %d cycles", vector, driver.ErrTimeout, ran)
 		}
-		n.stepLocked(irqWaitChunk)
+		err := n.stepLocked(irqWaitChunk)
 		ran += irqWaitChunk
-		n.mu.Unlock()
+		n.clk.mu.Unlock()
+		if err != nil {
+			return 0, err
+		}
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
@@ -344,8 +521,8 @@ func (n *NIC) WaitInterrupt(ctx context.Context, vector int) (uint64, error) {
 // Reset implements driver.Device: the RTL's reset is asserted for ResetCycles cycles, pending
 // interrupts are dropped, and a wedged bus is cleared. DMA buffers stay allocated.
 func (n *NIC) Reset() error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.clk.mu.Lock()
+	defer n.clk.mu.Unlock()
 	if n.model == nil {
 		return driver.ErrClosed
 	}
@@ -357,13 +534,26 @@ func (n *NIC) Reset() error {
 
 // Close implements driver.Device; closing twice is not an error.
 func (n *NIC) Close() error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.clk.mu.Lock()
+	defer n.clk.mu.Unlock()
 	if n.model == nil {
 		return nil
 	}
+	n.closeLocked()
+	return nil
+}
+
+// closeLocked frees the model and the host memory and leaves the clock.
+// Preconditions: n.clk.mu is held; n.model is not nil.
+func (n *NIC) closeLocked() {
+	n.faults, _ = n.model.dmaFaults()
 	n.model.free()
 	n.model = nil
 	n.mem.unmap()
-	return nil
+	for i, x := range n.clk.nics {
+		if x == n {
+			n.clk.nics = append(n.clk.nics[:i], n.clk.nics[i+1:]...)
+			break
+		}
+	}
 }

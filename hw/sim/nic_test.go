@@ -33,7 +33,14 @@ func TestIdentityThroughDevice(t *testing.T) {
 	assert.Equal(t, uint32(regs.NICType), read(t, d, regs.NICBlkType))
 	assert.Equal(t, regs.VersionWord(regs.NICVersionMajor, regs.NICVersionMinor, regs.NICVersionPatch),
 		read(t, d, regs.NICBlkVersion))
-	assert.Equal(t, uint32(0), read(t, d, regs.NICBlkNext), "the nic block is the only block")
+	// The chain of register blocks: nic, port, qpc, end.
+	next := read(t, d, regs.NICBlkNext)
+	for _, b := range []struct{ base, typ uint32 }{{regs.PortBase, regs.PortType}, {regs.QpcBase, regs.QpcType}} {
+		require.Equal(t, b.base, next)
+		assert.Equal(t, b.typ, read(t, d, uint64(next)))
+		next = read(t, d, uint64(next)+8)
+	}
+	assert.Equal(t, uint32(0), next, "qpc ends the chain")
 	assert.Equal(t, uint32(regs.ContractID), read(t, d, regs.NICContractID), "model built from another contract: run make")
 	// The reference build the Makefile verilates.
 	assert.Equal(t, uint32(64), read(t, d, regs.NICBuildDataWidth))
@@ -121,8 +128,8 @@ func TestBadAccessesReturnErrors(t *testing.T) {
 		{"straddles the end", 0, size - 2, driver.ErrUnaligned, false},
 		{"far past the end", 0, 1 << 40, driver.ErrOutOfRange, false},
 		{"no such BAR", 2, 0, driver.ErrNoBAR, false},
-		{"undecoded register", 0, 0x100, driver.ErrBusError, true},
-		{"doorbell page not decoded yet", 0, regs.DoorbellBase + regs.DoorbellSQPI, driver.ErrBusError, true},
+		{"undecoded register", 0, 0xFC, driver.ErrBusError, true},
+		{"undecoded doorbell offset", 0, regs.DoorbellBase + 0xC, driver.ErrBusError, true},
 	}
 	bad := read(t, n, regs.NICBadAccess)
 	for _, c := range cases {

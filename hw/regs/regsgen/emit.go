@@ -12,7 +12,7 @@ var initialisms = map[string]bool{
 	"BAR": true, "CI": true, "CM": true, "CQ": true, "CQE": true, "CRC": true, "DMA": true,
 	"EQ": true, "EQE": true, "ID": true, "IRQ": true, "MAD": true, "MSIX": true, "MTU": true,
 	"NIC": true, "PI": true, "PSN": true, "QP": true, "QPN": true, "RQ": true, "SQ": true,
-	"WQE": true, "IOVA": true, "IP": true, "UDP": true, "ICRC": true, "MAC": true,
+	"WQE": true, "IOVA": true, "IP": true, "UDP": true, "ICRC": true, "MAC": true, "PMTU": true, "RTS": true, "MSI": true,
 }
 
 // goName turns UPPER_SNAKE or lower_snake into Go's MixedCaps, honouring initialisms.
@@ -189,6 +189,14 @@ func Go(c *Contract, pkg string) ([]byte, error) {
 			fmt.Fprintf(&w, "\tcase %s%s:\n\t\treturn %q\n", e.Name, goName(v.Name), v.Name)
 		}
 		fmt.Fprintf(&w, "\t}\n\treturn fmt.Sprintf(\"%s(%%d)\", uint64(v))\n}\n\n", e.Name)
+		fmt.Fprintf(&w, "// %sValues lists the codes of %s in the contract's order.\nvar %sValues = []%s{", e.Name, e.Name, e.Name, e.Name)
+		for i, v := range e.Values {
+			if i > 0 {
+				w.WriteString(", ")
+			}
+			fmt.Fprintf(&w, "%s%s", e.Name, goName(v.Name))
+		}
+		w.WriteString("}\n\n")
 	}
 	for _, s := range c.Structures {
 		writeStructure(&w, s)

@@ -1,0 +1,246 @@
+package ctrl
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/sanoffload/san/driver/nic"
+	"github.com/sanoffload/san/driver/regs"
+	"github.com/sanoffload/san/hw/sim"
+	"github.com/sanoffload/san/hw/wire"
+)
+
+// Figure is one measured figure of docs/METRICS: its value, unit and goal.
+type Figure struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit"`
+	Goal  string  `json:"goal"`
+	Note  string  `json:"note,omitempty"`
+}
+
+// benchPair is two simulated NICs, linked with no latency, with connection 2 loaded.
+type benchPair struct {
+	fab  *sim.Fabric
+	dev  [2]*sim.NIC
+	nics [2]*nic.NIC
+	qp   [2]*nic.QP
+}
+
+func newBenchPair(c SimConfig, dma sim.DMAModel, pmtu int, entries int) (*benchPair, error) {
+	fab, err := sim.NewFabric(c.Model)
+	if err != nil {
+		return nil, err
+	}
+	p := &benchPair{fab: fab}
+	macs := [2]net.HardwareAddr{{2, 0, 0, 0, 0, 1}, {2, 0, 0, 0, 0, 2}}
+	ips := [2]netip.Addr{netip.AddrFrom4([4]byte{10, 9, 0, 1}), netip.AddrFrom4([4]byte{10, 9, 0, 2})}
+	for i := range p.dev {
+		d := dma
+		dev, err := fab.Open(sim.Config{DMA: &d, HostMemory: 64 << 20})
+		if err != nil {
+			fab.Close()
+			return nil, err
+		}
+		n, err := nic.Open(dev)
+		if err == nil {
+			err = errors.Join(n.SetAddress(macs[i], ips[i]), n.SetPMTU(pmtu), n.Enable(true), dev.Capture(true))
+		}
+		if err != nil {
+			fab.Close()
+			return nil, err
+		}
+		q, err := n.CreateQP(2, nic.QPConfig{SQEntries: entries, RQEntries: entries})
+		if err != nil {
+			fab.Close()
+			return nil, err
+		}
+		p.dev[i], p.nics[i], p.qp[i] = dev, n, q
+	}
+	if err := fab.Link(p.dev[0], p.dev[1], 0); err != nil {
+		fab.Close()
+		return nil, err
+	}
+	for i := range p.qp {
+		if err := p.qp[i].LoadForTest(nic.Peer{QPN: 2, MAC: macs[1-i], IP: ips[1-i], UDPSource: 0xC000}); err != nil {
+			fab.Close()
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// latency measures one 64-byte SEND: from the cycle the sender's doorbell write is taken to the
+// cycle the receiver's CQE has been written whole (its phase bit, in its last byte, is set).
+func latency(c SimConfig, dma sim.DMAModel) (uint64, error) {
+	p, err := newBenchPair(c, dma, 1024, 16)
+	if err != nil {
+		return 0, err
+	}
+	defer p.fab.Close()
+	src, err := p.dev[0].AllocDMA(64)
+	if err != nil {
+		return 0, err
+	}
+	dst, err := p.dev[1].AllocDMA(64)
+	if err != nil {
+		return 0, err
+	}
+	if err := p.qp[1].PostRecv(nic.RecvWR{WRID: 1, Addr: dst.IOVA, Length: 64}); err != nil {
+		return 0, err
+	}
+	if err := p.fab.Step(100); err != nil { // let the receive doorbell settle
+		return 0, err
+	}
+	cq := regs.CQE(cqeOf(p.qp[1]))
+	if err := p.qp[0].PostSend(nic.SendWR{WRID: 2, Addr: src.IOVA, Length: 64}); err != nil {
+		return 0, err
+	}
+	start := p.dev[0].LastWriteCycle()
+	for i := 0; i < 100000; i++ {
+		if cq.FlagsPhase() == 1 {
+			// The CQE's last beat was taken at the edge ending the previous cycle.
+			return p.fab.Cycles() - 1 - start, nil
+		}
+		if err := p.fab.Step(1); err != nil {
+			return 0, err
+		}
+	}
+	return 0, errors.New("bench: the 64-byte message never completed")
+}
+
+// cqeOf returns the memory of the first entry of a fresh connection's CQ.
+func cqeOf(q *nic.QP) []byte { return q.CQEntry(0) }
+
+// stream sends n messages of size bytes back to back and returns the sender's transmitted data
+// frames, the receiver's ACK frames and the cycles run.
+func stream(c SimConfig, dma sim.DMAModel, n, size int) (data, acks []sim.Frame, cycles uint64, wall time.Duration, err error) {
+	p, err := newBenchPair(c, dma, 1024, 1024)
+	if err != nil {
+		return nil, nil, 0, 0, err
+	}
+	defer p.fab.Close()
+	src, err := p.dev[0].AllocDMA(n * size)
+	if err != nil {
+		return nil, nil, 0, 0, err
+	}
+	dst, err := p.dev[1].AllocDMA(n * size)
+	if err != nil {
+		return nil, nil, 0, 0, err
+	}
+	var sends []nic.SendWR
+	var recvs []nic.RecvWR
+	for i := 0; i < n; i++ {
+		off := uint64(i * size)
+		sends = append(sends, nic.SendWR{WRID: uint64(i), Addr: src.IOVA + off, Length: uint32(size), Signaled: i == n-1})
+		recvs = append(recvs, nic.RecvWR{WRID: uint64(i), Addr: dst.IOVA + off, Length: uint32(size)})
+	}
+	if err := p.qp[1].PostRecv(recvs...); err != nil {
+		return nil, nil, 0, 0, err
+	}
+	if err := p.qp[0].PostSend(sends...); err != nil {
+		return nil, nil, 0, 0, err
+	}
+	start := p.fab.Cycles()
+	t0 := time.Now()
+	got := 0
+	for got < n {
+		if p.fab.Cycles()-start > uint64(n*(size+2000)) {
+			return nil, nil, 0, 0, fmt.Errorf("bench: %d of %d messages after %d cycles", got, n, p.fab.Cycles()-start)
+		}
+		if err := p.fab.Step(1024); err != nil {
+			return nil, nil, 0, 0, err
+		}
+		cs, err := p.qp[1].Poll(n)
+		if err != nil {
+			return nil, nil, 0, 0, err
+		}
+		got += len(cs)
+	}
+	wall = time.Since(t0)
+	cycles = p.fab.Cycles() - start
+	if data, err = p.dev[0].Transmitted(); err != nil {
+		return nil, nil, 0, 0, err
+	}
+	if acks, err = p.dev[1].Transmitted(); err != nil {
+		return nil, nil, 0, 0, err
+	}
+	return data, acks, cycles, wall, nil
+}
+
+// frameBeats is the beats a frame of n bytes takes on the 64-bit link.
+func frameBeats(n int) uint64 { return uint64(n+7) / 8 }
+
+// linkShare is the fraction of the cycles from the first frame's first beat to the last frame's
+// last beat that the frames' beats fill: 1 when they stream back to back.
+func linkShare(frames []sim.Frame) float64 {
+	if len(frames) == 0 {
+		return 0
+	}
+	var beats uint64
+	for _, f := range frames {
+		beats += frameBeats(len(f.Bytes))
+	}
+	span := frames[len(frames)-1].Last - frames[0].First + 1
+	return float64(beats) / float64(span)
+}
+
+// ackTurn is the receiver's turnaround: from the cycle the last beat of the sender's AckReq
+// packet reaches the receiver (the cycle after it was sent, on a zero-latency link) to the
+// first beat of the ACK for its PSN.
+func ackTurn(data, acks []sim.Frame) (uint64, error) {
+	for _, a := range acks {
+		af, err := wire.Parse(a.Bytes)
+		if err != nil || af.AETH == nil {
+			continue
+		}
+		for _, d := range data {
+			df, err := wire.Parse(d.Bytes)
+			if err == nil && df.BTH.AckReq && df.BTH.PSN == af.BTH.PSN && a.First > d.Last {
+				return a.First - (d.Last + 1), nil
+			}
+		}
+	}
+	return 0, errors.New("bench: no ACK matched a data packet")
+}
+
+// SimBench measures the simulated hardware figures of docs/METRICS on two NICs linked back to
+// back: cycles are exact, and only sim_speed depends on the machine.
+func SimBench(c SimConfig) ([]Figure, error) {
+	var figs []Figure
+	ideal, err := latency(c, sim.DMAModel{})
+	if err != nil {
+		return nil, err
+	}
+	figs = append(figs, Figure{"lat64", float64(ideal), "cycles", "<= 80", "ideal DMA, zero-latency link"})
+	pcie, err := latency(c, sim.PCIeDMA)
+	if err != nil {
+		return nil, err
+	}
+	figs = append(figs, Figure{"lat64_pcie", float64(pcie), "cycles", "<= 500", "read latency 150 cycles, posted writes"})
+
+	data, acks, cycles, wall, err := stream(c, sim.PCIeDMA, 400, 1024)
+	if err != nil {
+		return nil, err
+	}
+	figs = append(figs, Figure{"tput_1k", linkShare(data), "fraction", ">= 0.99",
+		"400 x 1 KiB messages at PMTU 1024, PCIe-like DMA: frame beats / cycles spanned"})
+	turn, err := ackTurn(data, acks)
+	if err != nil {
+		return nil, err
+	}
+	figs = append(figs, Figure{"ack_turn", float64(turn), "cycles", "<= 16", "last beat in -> first ACK beat out"})
+	figs = append(figs, Figure{"sim_speed", float64(cycles) / wall.Seconds(), "cycles/s", ">= 2000000",
+		"one NIC pair streaming 1 KiB messages, capture on"})
+
+	data, _, _, _, err = stream(c, sim.PCIeDMA, 1000, 64)
+	if err != nil {
+		return nil, err
+	}
+	figs = append(figs, Figure{"rate64", linkShare(data), "fraction", ">= 0.95",
+		"1000 x 64 B messages, PCIe-like DMA: frame beats / cycles spanned"})
+	return figs, nil
+}

@@ -1,0 +1,147 @@
+package ctrl
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/sanoffload/san/hw/wire"
+)
+
+// CaptureReport is the verdict on one pcap file.
+type CaptureReport struct {
+	File   string   `json:"file"`
+	Frames int      `json:"frames"`
+	RoCE   int      `json:"roce"`
+	Errors []string `json:"errors,omitempty"`
+}
+
+// ErrCapture means a capture holds frames that are not clean RoCEv2.
+var ErrCapture = errors.New("capture check failed")
+
+// expertProblem matches what tshark's expert summary lists for a malformed or suspicious frame.
+var expertProblem = regexp.MustCompile(`(?i)\b(error|warn|malformed)`)
+
+// CheckCapture checks a pcap file with tshark, a decoder nobody here wrote: every frame must
+// decode as RoCEv2 (InfiniBand over UDP 4791), tshark's expert analysis must find nothing, and
+// every ICRC must be right (checked here, because Wireshark does not verify it) and sit where
+// tshark finds it.
+func CheckCapture(path string) (CaptureReport, error) {
+	rep := CaptureReport{File: path}
+	f, err := os.Open(path)
+	if err != nil {
+		return rep, err
+	}
+	recs, err := wire.ReadPcap(f)
+	f.Close()
+	if err != nil {
+		return rep, fmt.Errorf("%s: %w", path, err)
+	}
+	rep.Frames = len(recs)
+	if _, err := exec.LookPath("tshark"); err != nil {
+		return rep, fmt.Errorf("tshark not on PATH (make deps installs it): %w", err)
+	}
+	// Our SEND payloads are opaque application bytes. Wireshark's heuristics would otherwise
+	// guess at protocols inside them (RPC-over-RDMA, SMB Direct, ...) and call a 1-byte message a
+	// malformed RPC, so the protocols that claim InfiniBand payloads by heuristic are turned off
+	// (all but the Ethernet layer, which the frame itself needs).
+	off, err := payloadGuessers()
+	if err != nil {
+		return rep, err
+	}
+	out, err := tshark(append(off, "-r", path, "-T", "fields", "-E", "separator=/t", "-E", "occurrence=f",
+		"-e", "frame.number", "-e", "frame.protocols", "-e", "infiniband.bth.opcode", "-e", "infiniband.invariant.crc")...)
+	if err != nil {
+		return rep, err
+	}
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if len(recs) == 0 {
+		lines = nil
+	}
+	if len(lines) != len(recs) {
+		return rep, fmt.Errorf("%w: %s: tshark decoded %d frames of %d", ErrCapture, path, len(lines), len(recs))
+	}
+	for i, line := range lines {
+		cols := strings.Split(line, "\t")
+		fail := func(format string, args ...any) {
+			rep.Errors = append(rep.Errors, fmt.Sprintf("frame %d: ", i+1)+fmt.Sprintf(format, args...))
+		}
+		if len(cols) != 4 {
+			fail("tshark gave %d fields", len(cols))
+			continue
+		}
+		if !strings.Contains(cols[1], ":ip:udp:infiniband") {
+			fail("not decoded as RoCEv2: %s", cols[1])
+			continue
+		}
+		frame := recs[i].Data
+		if !wire.CheckICRC(frame) {
+			fail("wrong ICRC")
+			continue
+		}
+		crc, err := strconv.ParseUint(cols[3], 0, 32)
+		trailer := binary.BigEndian.Uint32(frame[len(frame)-4:])
+		if err != nil || uint32(crc) != trailer {
+			fail("tshark's ICRC field %q is not the frame's last 4 bytes 0x%08x", cols[3], trailer)
+			continue
+		}
+		rep.RoCE++
+	}
+	expert, err := tshark(append(off, "-r", path, "-q", "-z", "expert")...)
+	if err != nil {
+		return rep, err
+	}
+	for _, l := range strings.Split(expert, "\n") {
+		if expertProblem.MatchString(l) {
+			rep.Errors = append(rep.Errors, "tshark expert: "+strings.TrimSpace(l))
+		}
+	}
+	if len(rep.Errors) > 0 {
+		return rep, fmt.Errorf("%w: %s: %d problems, the first: %s", ErrCapture, path, len(rep.Errors), rep.Errors[0])
+	}
+	return rep, nil
+}
+
+func tshark(args ...string) (string, error) {
+	cmd := exec.Command("tshark", args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("tshark %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return string(out), nil
+}
+
+// payloadGuessers returns tshark flags that disable the protocols with a heuristic on
+// InfiniBand payloads.
+func payloadGuessers() ([]string, error) {
+	heur, err := tshark("-G", "heuristic-decodes")
+	if err != nil {
+		return nil, err
+	}
+	protos, err := tshark("-G", "protocols")
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	for _, l := range strings.Split(protos, "\n") {
+		if f := strings.Split(l, "\t"); len(f) >= 3 {
+			known[f[2]] = true
+		}
+	}
+	var off []string
+	for _, l := range strings.Split(heur, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 && f[0] == "infiniband.payload" && known[f[1]] && f[1] != "ethertype" && f[1] != "eth" {
+			off = append(off, "--disable-protocol", f[1])
+		}
+	}
+	return off, nil
+}

@@ -1,0 +1,215 @@
+package ctrl
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/sanoffload/san/driver/nic"
+	"github.com/sanoffload/san/driver/regs"
+	"github.com/sanoffload/san/hw/sim"
+)
+
+// ExchangeOptions configures a scripted exchange between two simulated NICs.
+type ExchangeOptions struct {
+	// Sizes are the message lengths each side sends, in order; nil means ExchangeSizes.
+	Sizes []int
+	// PMTU is the path MTU in bytes; 0 means 1024.
+	PMTU int
+	// Latency is the link's latency in cycles.
+	Latency uint32
+	// Pcap, when set, is the file the link's traffic is written to.
+	Pcap string
+	// Seed seeds the message contents.
+	Seed int64
+}
+
+// ExchangeSizes are the default message sizes: the edges of segmentation at a 1 KiB path MTU.
+var ExchangeSizes = []int{0, 1, 63, 64, 1023, 1024, 1025, 4096, 65536}
+
+// ExchangeReport is what a scripted exchange did.
+type ExchangeReport struct {
+	Messages int    `json:"messages"`
+	Bytes    int    `json:"bytes"`
+	Frames   int    `json:"frames"`
+	Cycles   uint64 `json:"cycles"`
+	Pcap     string `json:"pcap,omitempty"`
+}
+
+// ErrExchange means a message of the exchange was lost, damaged or completed with an error.
+var ErrExchange = errors.New("exchange failed")
+
+// SimExchange runs two simulated NICs on one clock, joined by a link, connects them through the
+// driver's test-only context load, and sends each message size both ways. Every message must
+// arrive byte-exact with a good completion; the traffic goes to o.Pcap when set.
+func SimExchange(c SimConfig, o ExchangeOptions) (rep ExchangeReport, err error) {
+	if o.Sizes == nil {
+		o.Sizes = ExchangeSizes
+	}
+	if o.PMTU == 0 {
+		o.PMTU = 1024
+	}
+	fab, err := sim.NewFabric(c.Model)
+	if err != nil {
+		return rep, err
+	}
+	defer func() {
+		if cerr := fab.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	type side struct {
+		dev *sim.NIC
+		nic *nic.NIC
+		mac net.HardwareAddr
+		ip  netip.Addr
+		qp  *nic.QP
+	}
+	var s [2]*side
+	for i := range s {
+		dev, err := fab.Open(sim.Config{HostMemory: c.HostMemoryMiB << 20, MMIOTimeout: uint32(c.MMIOTimeoutCycles)})
+		if err != nil {
+			return rep, err
+		}
+		n, err := nic.Open(dev)
+		if err != nil {
+			return rep, err
+		}
+		x := &side{dev: dev, nic: n, mac: net.HardwareAddr{0x02, 0x53, 0x41, 0x4E, 0, byte(i + 1)},
+			ip: netip.AddrFrom4([4]byte{192, 168, 77, byte(i + 1)})}
+		if err := n.SetAddress(x.mac, x.ip); err != nil {
+			return rep, err
+		}
+		if err := n.SetPMTU(o.PMTU); err != nil {
+			return rep, err
+		}
+		if err := n.Enable(true); err != nil {
+			return rep, err
+		}
+		if err := dev.Capture(o.Pcap != ""); err != nil {
+			return rep, err
+		}
+		if x.qp, err = n.CreateQP(2, nic.QPConfig{SQEntries: 64, RQEntries: 64}); err != nil {
+			return rep, err
+		}
+		s[i] = x
+	}
+	if err := fab.Link(s[0].dev, s[1].dev, o.Latency); err != nil {
+		return rep, err
+	}
+	for i, x := range s {
+		p := s[1-i]
+		if err := x.qp.LoadForTest(nic.Peer{QPN: 2, MAC: p.mac, IP: p.ip, UDPSource: 0xC000 + uint16(i),
+			SendPSN: uint32(1000 * (i + 1)), ReceivePSN: uint32(1000 * (2 - i))}); err != nil {
+			return rep, err
+		}
+	}
+
+	// Each side sends every size; buffers are a slot per message.
+	slot := 0
+	for _, n := range o.Sizes {
+		slot = max(slot, n)
+	}
+	slot = (slot + 4095) &^ 4095
+	if slot == 0 {
+		slot = 4096
+	}
+	rng := rand.New(rand.NewSource(o.Seed))
+	msgs := make([][][]byte, 2)
+	dst := make([][]byte, 2)
+	for i, x := range s {
+		src, err := x.dev.AllocDMA(slot * len(o.Sizes))
+		if err != nil {
+			return rep, err
+		}
+		in, err := s[1-i].dev.AllocDMA(slot * len(o.Sizes))
+		if err != nil {
+			return rep, err
+		}
+		dst[1-i] = in.Bytes
+		var sends []nic.SendWR
+		var recvs []nic.RecvWR
+		for k, n := range o.Sizes {
+			m := make([]byte, n)
+			rng.Read(m)
+			copy(src.Bytes[k*slot:], m)
+			msgs[i] = append(msgs[i], m)
+			sends = append(sends, nic.SendWR{WRID: uint64(k), Addr: src.IOVA + uint64(k*slot), Length: uint32(n), Signaled: true})
+			recvs = append(recvs, nic.RecvWR{WRID: uint64(k), Addr: in.IOVA + uint64(k*slot), Length: uint32(slot)})
+		}
+		if err := s[1-i].qp.PostRecv(recvs...); err != nil {
+			return rep, err
+		}
+		if err := x.qp.PostSend(sends...); err != nil {
+			return rep, err
+		}
+	}
+
+	// Run until each side has its sends and receives completed.
+	want := 2 * len(o.Sizes)
+	got := [2][]nic.Completion{}
+	start := fab.Cycles()
+	budget := uint64(200000 + 200*slot*len(o.Sizes)/8)
+	for len(got[0]) < want || len(got[1]) < want {
+		if fab.Cycles()-start > budget {
+			return rep, fmt.Errorf("%w: %d and %d of %d completions after %d cycles", ErrExchange, len(got[0]), len(got[1]), want, budget)
+		}
+		if err := fab.Step(256); err != nil {
+			return rep, err
+		}
+		for i, x := range s {
+			cs, err := x.qp.Poll(want - len(got[i]))
+			if err != nil {
+				return rep, err
+			}
+			got[i] = append(got[i], cs...)
+		}
+	}
+	rep.Cycles = fab.Cycles() - start
+	for i := range s {
+		k := 0
+		for _, c := range got[i] {
+			if c.Status != regs.CQEStatusOk {
+				return rep, fmt.Errorf("%w: side %d: completion %+v", ErrExchange, i, c)
+			}
+			if c.Opcode != regs.CQEOpcodeRecv {
+				continue
+			}
+			m := msgs[1-i][k]
+			if c.WRID != uint64(k) || int(c.ByteLen) != len(m) || !bytes.Equal(m, dst[i][k*slot:k*slot+len(m)]) {
+				return rep, fmt.Errorf("%w: side %d: message %d (%d bytes) arrived wrong: %+v", ErrExchange, i, k, len(m), c)
+			}
+			rep.Messages++
+			rep.Bytes += len(m)
+			k++
+		}
+	}
+	if o.Pcap == "" {
+		return rep, nil
+	}
+	var frames [2][]sim.Frame
+	for i, x := range s {
+		if frames[i], err = x.dev.Transmitted(); err != nil {
+			return rep, err
+		}
+		rep.Frames += len(frames[i])
+	}
+	if err := os.MkdirAll(filepath.Dir(o.Pcap), 0o755); err != nil {
+		return rep, err
+	}
+	f, err := os.Create(o.Pcap)
+	if err != nil {
+		return rep, err
+	}
+	if err := sim.WritePcap(f, s[0].nic.Identity().ClockKHz, frames[0], frames[1]); err != nil {
+		f.Close()
+		return rep, err
+	}
+	rep.Pcap = o.Pcap
+	return rep, f.Close()
+}

@@ -1,0 +1,138 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/sanoffload/san/driver"
+	"github.com/sanoffload/san/hw/wire"
+)
+
+// Fabric is several simulated NICs (each with its own host) on one clock, joined by links.
+// Stepping the fabric, an MMIO access to any of its NICs, or a wait for an interrupt runs every
+// NIC in lock-step, so runs are deterministic and cycle counts exact. Its methods are safe for
+// concurrent use.
+type Fabric struct {
+	clk *clock
+	lib *library // set by the first NIC; guarded by clk.mu
+	f   *fabric  // guarded by clk.mu; nil once closed
+	// modelPath is the library every NIC of the fabric must share.
+	modelPath string
+}
+
+// NewFabric makes an empty fabric; NICs join it with Open. modelPath chooses the model library
+// as Config.ModelPath does.
+func NewFabric(modelPath string) (*Fabric, error) {
+	path, err := FindModel(modelPath)
+	if err != nil {
+		return nil, err
+	}
+	lib, err := loadLibrary(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Fabric{clk: &clock{}, lib: lib, f: newFabric(lib), modelPath: path}, nil
+}
+
+// Open brings up a NIC on the fabric's clock. cfg.ModelPath is ignored: every NIC of a fabric
+// runs the fabric's model library.
+func (fb *Fabric) Open(cfg Config) (*NIC, error) {
+	cfg.ModelPath = fb.modelPath
+	return openOn(cfg, fb.clk, fb)
+}
+
+// adopt puts a new model on the fabric's clock.
+// Preconditions: fb.clk.mu is held.
+func (fb *Fabric) adopt(lib *library, m *model) error {
+	if fb.f == nil {
+		return fmt.Errorf("sim: fabric: %w", driver.ErrClosed)
+	}
+	if lib != fb.lib {
+		return errors.New("sim: fabric: every NIC must run the fabric's model library")
+	}
+	if !fb.f.add(m) {
+		return errors.New("sim: fabric: the model is on another clock")
+	}
+	return nil
+}
+
+// Link joins two NICs of the fabric with a cable: each beat one transmits reaches the other's
+// receive port latency cycles after the cycle following its transmission. A NIC has one port.
+func (fb *Fabric) Link(a, b *NIC, latency uint32) error {
+	fb.clk.mu.Lock()
+	defer fb.clk.mu.Unlock()
+	if fb.f == nil || a.model == nil || b.model == nil {
+		return fmt.Errorf("sim: link: %w", driver.ErrClosed)
+	}
+	if a.clk != fb.clk || b.clk != fb.clk {
+		return errors.New("sim: link: both NICs must be on this fabric")
+	}
+	if !fb.f.link(a.model, b.model, latency) {
+		return errors.New("sim: link: a NIC is already linked, or both ends are the same NIC")
+	}
+	return nil
+}
+
+// Step runs the fabric's clock for n cycles. It fails with ErrDMAFault when a NIC reached for
+// unmapped host memory.
+func (fb *Fabric) Step(n uint64) error {
+	fb.clk.mu.Lock()
+	defer fb.clk.mu.Unlock()
+	if fb.f == nil {
+		return driver.ErrClosed
+	}
+	if len(fb.clk.nics) == 0 {
+		fb.f.step(n)
+		return nil
+	}
+	return fb.clk.nics[0].stepLocked(n)
+}
+
+// Cycles is the number of cycles the fabric's clock has run.
+func (fb *Fabric) Cycles() uint64 {
+	fb.clk.mu.Lock()
+	defer fb.clk.mu.Unlock()
+	if fb.f == nil {
+		return 0
+	}
+	return fb.f.cycles()
+}
+
+// Close closes every NIC of the fabric, then the fabric; closing twice is not an error.
+func (fb *Fabric) Close() error {
+	fb.clk.mu.Lock()
+	defer fb.clk.mu.Unlock()
+	if fb.f == nil {
+		return nil
+	}
+	for len(fb.clk.nics) > 0 {
+		fb.clk.nics[0].closeLocked()
+	}
+	fb.f.free()
+	fb.f = nil
+	return nil
+}
+
+// WritePcap writes frames captured on one or more NICs as one pcap file, in the order their
+// first beats were sent, stamped with simulated time at the given clock.
+func WritePcap(w io.Writer, clkKHz uint32, frames ...[]Frame) error {
+	var all []Frame
+	for _, fs := range frames {
+		all = append(all, fs...)
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].First < all[j].First })
+	pw, err := wire.NewPcapWriter(w)
+	if err != nil {
+		return err
+	}
+	for _, f := range all {
+		ts := time.Duration(f.First) * time.Second / time.Duration(uint64(clkKHz)*1000)
+		if err := pw.WritePacket(ts, f.Bytes); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,1244 @@
+package sim
+
+import (
+	"math/rand"
+	"sort"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sanoffload/san/driver/regs"
+	"github.com/sanoffload/san/hw/sim/dut"
+	"github.com/sanoffload/san/hw/wire"
+)
+
+// san_rq_engine's defaults as make duts builds it, and the host memory the bench models.
+const (
+	rqNQP     = 256
+	rqW       = 8                        // bytes per beat
+	rqMemBase = uint64(0x1234_5670_0000) // IOVA of host memory byte 0: above 4 GiB
+	rqMemSize = 6 << 20
+)
+
+var (
+	rqQPState  = uint8(regs.RxDropQPState)
+	rqSequence = uint8(regs.RxDropSequence)
+	rqPSN      = uint8(regs.RxDropPSN)
+	rqNoRecv   = uint8(regs.RxDropNoRecv)
+)
+
+// rqPkt is one packet as the parser hands it over: descriptor fields and payload.
+type rqPkt struct {
+	op     uint8
+	se     bool
+	qp     uint32 // BTH DestQP, 24 bits
+	ackReq bool
+	psn    uint32
+	pay    []byte
+}
+
+// rqLoad is a context load.
+type rqLoad struct {
+	qp    uint32
+	rts   bool
+	psn   uint32
+	base  uint64 // RQ ring IOVA
+	log   uint
+	dqp   uint32
+	dmac  uint64
+	dip   uint32
+	sport uint16
+}
+
+// rqWQE is a receive WQE; bad makes the host fail its read.
+type rqWQE struct {
+	wrID   uint64
+	addr   uint64
+	length uint32
+	bad    bool
+}
+
+// rqPost writes receive WQEs into ring slots and rings the doorbell with the new producer index.
+type rqPost struct {
+	qp    uint32
+	pi    uint16
+	slots []uint64 // IOVA of each slot written
+	wqes  []rqWQE
+	// Filled in by the reference: the ring, and the WQE reads from it that must be done before
+	// the slots may be overwritten.
+	ring      uint64
+	needReads int
+}
+
+// rqEvent is one step of a script: a packet, a context load or a doorbell.
+type rqEvent struct {
+	pkt  *rqPkt
+	load *rqLoad
+	post *rqPost
+	// For a load: the packets after it may be shown while it waits for ctx_load_ready (the
+	// engine must take the load first). For a doorbell: the next load or doorbell may start
+	// the cycle after it was taken.
+	eager bool
+}
+
+func (e *rqEvent) qp() uint32 {
+	switch {
+	case e.pkt != nil:
+		return e.pkt.qp
+	case e.load != nil:
+		return e.load.qp
+	}
+	return e.post.qp
+}
+
+// rqCQE is a completion as the engine emits it.
+type rqCQE struct {
+	QPN     uint32
+	WrID    uint64
+	ByteLen uint32
+	Opcode  uint8
+	Status  uint8
+	SE      bool
+}
+
+// rqWantCQE is an expected completion, with the buffer contents that must be in host memory
+// by the time it is emitted.
+type rqWantCQE struct {
+	rqCQE
+	anyWrID bool   // DMA error: the WQE (and so wr_id) is garbage
+	addr    uint64 // buffer
+	data    []byte // its expected contents (nil: nothing to check)
+}
+
+// rqACK is an ACK descriptor's variable fields.
+type rqACK struct {
+	DstMAC uint64
+	DstIP  uint32
+	Sport  uint16
+	DestQP uint32
+	PSN    uint32
+	MSN    uint32
+}
+
+// rqRefQP is the reference's state of one connection.
+type rqRefQP struct {
+	ctx    rqLoad
+	epsn   uint32
+	inMsg  bool
+	ci, pi uint16
+	msn    uint32
+	ring   map[uint16]rqWQE // slot -> WQE, as the driver wrote it
+	cur    rqWQE
+	off    int
+}
+
+// rqRef is the reference model: the effect of each script event, in order.
+type rqRef struct {
+	qps    map[uint32]*rqRefQP
+	mem    []byte // expected host memory; nil: not tracked
+	drops  []uint8
+	acks   []rqACK
+	ackPkt []int // script index of the packet of each ACK
+	cqes   map[uint32][]rqWantCQE
+	nCQE   int
+	reads  map[uint64]int // WQE reads per ring
+}
+
+func newRqRef(mem []byte) *rqRef {
+	return &rqRef{qps: map[uint32]*rqRefQP{}, mem: mem, cqes: map[uint32][]rqWantCQE{}, reads: map[uint64]int{}}
+}
+
+func rqMemOff(a uint64) int { return int(a - rqMemBase) }
+
+func (r *rqRef) apply(i int, e *rqEvent) {
+	switch {
+	case e.load != nil:
+		l := *e.load
+		r.qps[l.qp] = &rqRefQP{ctx: l, epsn: l.psn, ring: map[uint16]rqWQE{}}
+	case e.post != nil:
+		p := e.post
+		q := r.qps[p.qp]
+		p.ring, p.needReads = q.ctx.base, r.reads[q.ctx.base]
+		for k, a := range p.slots {
+			slot := uint16((a - q.ctx.base) / regs.RecvWQESize)
+			q.ring[slot] = p.wqes[k]
+			if r.mem != nil {
+				rqPutWQE(r.mem[rqMemOff(a):], p.wqes[k])
+			}
+		}
+		if q.ctx.rts {
+			q.pi = p.pi
+		}
+	default:
+		r.packet(i, e.pkt)
+	}
+}
+
+func rqPutWQE(b []byte, w rqWQE) {
+	wq := regs.RecvWQE(b[:regs.RecvWQESize])
+	wq.SetWrID(w.wrID)
+	wq.SetAddr(w.addr)
+	wq.SetLength(w.length)
+}
+
+func rqIsSend(op uint8) bool {
+	switch op {
+	case wire.OpRCSendFirst, wire.OpRCSendMiddle, wire.OpRCSendLast, wire.OpRCSendOnly:
+		return true
+	}
+	return false
+}
+
+// verdict is the drop reason for p, or 0 if the connection accepts it.
+func (r *rqRef) verdict(p *rqPkt) uint8 {
+	q := r.qps[p.qp]
+	starts := p.op == wire.OpRCSendFirst || p.op == wire.OpRCSendOnly
+	switch {
+	case !rqIsSend(p.op) || p.qp >= rqNQP || p.qp == wire.GSIQP || q == nil || !q.ctx.rts:
+		return rqQPState
+	case p.psn != q.epsn:
+		return rqPSN
+	case starts == q.inMsg:
+		return rqSequence
+	case starts && q.ci == q.pi:
+		return rqNoRecv
+	}
+	return 0
+}
+
+func (r *rqRef) packet(i int, p *rqPkt) {
+	if p.op == wire.OpRCAck {
+		return
+	}
+	if why := r.verdict(p); why != 0 {
+		r.drops = append(r.drops, why)
+		return
+	}
+	q := r.qps[p.qp]
+	starts := p.op == wire.OpRCSendFirst || p.op == wire.OpRCSendOnly
+	ends := p.op == wire.OpRCSendLast || p.op == wire.OpRCSendOnly
+	q.epsn = wire.PSNAdd(q.epsn, 1)
+	if starts {
+		mask := uint16(1)<<q.ctx.log - 1
+		q.cur, q.off = q.ring[q.ci&mask], 0
+		q.ci++
+		r.reads[q.ctx.base]++
+	}
+	if !q.cur.bad && r.mem != nil {
+		room := max(0, int(q.cur.length)-q.off)
+		n := min(len(p.pay), room)
+		if n > 0 {
+			copy(r.mem[rqMemOff(q.cur.addr)+q.off:], p.pay[:n])
+		}
+	}
+	q.off += len(p.pay)
+	q.inMsg = !ends
+	if ends {
+		q.msn = (q.msn + 1) & wire.PSNMask
+		c := rqWantCQE{rqCQE: rqCQE{QPN: p.qp, WrID: q.cur.wrID, ByteLen: uint32(q.off),
+			Opcode: uint8(regs.CQEOpcodeRecv), SE: p.se}, addr: q.cur.addr}
+		switch {
+		case q.cur.bad:
+			c.Status, c.anyWrID, c.WrID = uint8(regs.CQEStatusDMAError), true, 0
+		case q.off > int(q.cur.length):
+			c.Status = uint8(regs.CQEStatusLocalLength)
+		default:
+			c.Status = uint8(regs.CQEStatusOk)
+		}
+		if !q.cur.bad && r.mem != nil {
+			n := min(q.off, int(q.cur.length))
+			o := rqMemOff(q.cur.addr)
+			c.data = append([]byte(nil), r.mem[o:o+n]...)
+		}
+		r.cqes[p.qp] = append(r.cqes[p.qp], c)
+		r.nCQE++
+	}
+	if p.ackReq {
+		r.acks = append(r.acks, rqACK{DstMAC: q.ctx.dmac, DstIP: q.ctx.dip, Sport: q.ctx.sport,
+			DestQP: q.ctx.dqp, PSN: p.psn, MSN: q.msn})
+		r.ackPkt = append(r.ackPkt, i)
+	}
+}
+
+// --- script generation ------------------------------------------------------------------------
+
+// rqBuf is a receive buffer the test posted; writes may land only inside posted buffers.
+type rqBuf struct {
+	addr   uint64
+	length int
+	posted bool
+}
+
+// rqGen writes scripts: it allocates rings and buffers in host memory (with random gaps, so
+// every buffer has guard bytes around it), plays the sender (PSNs, segmentation), and keeps a
+// scratch reference to craft packets against the receiver's state.
+type rqGen struct {
+	rng     *rand.Rand
+	mem     []byte // initial host memory
+	next    int    // allocation offset
+	ev      []*rqEvent
+	scratch *rqRef
+	sendPSN map[uint32]uint32
+	bufs    []*rqBuf
+	pending map[uint32][]*rqEvent // per QP, for mix
+}
+
+func newRqGen(rng *rand.Rand) *rqGen {
+	g := &rqGen{rng: rng, mem: make([]byte, rqMemSize), scratch: newRqRef(nil),
+		sendPSN: map[uint32]uint32{}, pending: map[uint32][]*rqEvent{}}
+	rng.Read(g.mem)
+	return g
+}
+
+// alloc returns the IOVA of n fresh bytes after a guard gap of 1..48 bytes, aligned as asked.
+func (g *rqGen) alloc(n, align int) uint64 {
+	g.next += 1 + g.rng.Intn(48)
+	g.next = (g.next + align - 1) / align * align
+	a := g.next
+	g.next += n
+	if g.next+64 > len(g.mem) {
+		panic("rqGen: host memory exhausted")
+	}
+	return rqMemBase + uint64(a)
+}
+
+func (g *rqGen) emit(e *rqEvent) {
+	g.scratch.apply(len(g.ev), e)
+	g.ev = append(g.ev, e)
+}
+
+// queue adds e to its QP's pending list; mix emits the pending lists in a random interleaving
+// that keeps each QP's order.
+func (g *rqGen) queue(e *rqEvent) { g.pending[e.qp()] = append(g.pending[e.qp()], e) }
+
+func (g *rqGen) mix() {
+	var keys []uint32
+	for k := range g.pending {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	for {
+		var live []uint32
+		for _, k := range keys {
+			if len(g.pending[k]) > 0 {
+				live = append(live, k)
+			}
+		}
+		if len(live) == 0 {
+			break
+		}
+		k := live[g.rng.Intn(len(live))]
+		g.emit(g.pending[k][0])
+		g.pending[k] = g.pending[k][1:]
+	}
+	g.pending = map[uint32][]*rqEvent{}
+}
+
+// load makes a context load event with a fresh ring of 2^log WQEs and random peer fields.
+func (g *rqGen) load(qp uint32, rts bool, psn uint32, log uint) *rqEvent {
+	l := &rqLoad{qp: qp, rts: rts, psn: psn & wire.PSNMask, log: log,
+		base: g.alloc(regs.RecvWQESize<<log, 1+7*g.rng.Intn(2)),
+		dqp:  uint32(g.rng.Intn(1 << 24)), dmac: g.rng.Uint64() & (1<<48 - 1),
+		dip: g.rng.Uint32(), sport: uint16(g.rng.Intn(1 << 16))}
+	g.sendPSN[qp] = l.psn
+	return &rqEvent{load: l}
+}
+
+// post makes a doorbell event posting one WQE per buffer length (bad: the read fails), with
+// the producer index following pi.
+func (g *rqGen) post(qp uint32, pi uint16, lens []int, bad []bool) *rqEvent {
+	l := g.loadOf(qp)
+	p := &rqPost{qp: qp, pi: pi + uint16(len(lens))}
+	for k, n := range lens {
+		slot := (pi + uint16(k)) & (uint16(1)<<l.log - 1)
+		b := &rqBuf{addr: g.alloc(n, 1), length: n}
+		g.bufs = append(g.bufs, b)
+		w := rqWQE{wrID: g.rng.Uint64(), addr: b.addr, length: uint32(n)}
+		if bad != nil && bad[k] {
+			w.bad = true
+		}
+		p.slots = append(p.slots, l.base+uint64(slot)*regs.RecvWQESize)
+		p.wqes = append(p.wqes, w)
+	}
+	return &rqEvent{post: p}
+}
+
+// loadOf is the last load of qp among emitted and pending events.
+func (g *rqGen) loadOf(qp uint32) *rqLoad {
+	for i := len(g.pending[qp]) - 1; i >= 0; i-- {
+		if e := g.pending[qp][i]; e.load != nil {
+			return e.load
+		}
+	}
+	return &g.scratch.qps[qp].ctx
+}
+
+// message makes the packets of an n-byte message as a sender segments it at pmtu: AckReq on
+// the last (and at random on others), SE at random on the last.
+func (g *rqGen) message(qp uint32, n, pmtu int) []*rqEvent {
+	pay := make([]byte, n)
+	g.rng.Read(pay)
+	var out []*rqEvent
+	segs := wire.Segment(n, pmtu)
+	for k, s := range segs {
+		last := k == len(segs)-1
+		p := &rqPkt{op: s.OpCode, qp: qp, psn: g.sendPSN[qp], pay: pay[s.Offset : s.Offset+s.Len],
+			ackReq: last || g.rng.Intn(8) == 0, se: last && g.rng.Intn(2) == 0}
+		g.sendPSN[qp] = wire.PSNAdd(g.sendPSN[qp], 1)
+		out = append(out, &rqEvent{pkt: p})
+	}
+	return out
+}
+
+// raw makes a packet with a random payload that does not move the sender's PSN.
+func (g *rqGen) raw(op uint8, qp, psn uint32, n int) *rqEvent {
+	pay := make([]byte, n)
+	g.rng.Read(pay)
+	return &rqEvent{pkt: &rqPkt{op: op, qp: qp, psn: psn & wire.PSNMask, pay: pay, ackReq: g.rng.Intn(2) == 0, se: g.rng.Intn(2) == 0}}
+}
+
+// --- the bench ------------------------------------------------------------------------------------
+
+// rqKnobs are the percentages of cycles in which each party withholds valid or ready, and the
+// host's WQE read latency.
+type rqKnobs struct {
+	hdrGap, payGap, dbGap   int
+	hdrEvery                int // at least this many cycles between descriptors (a link's pace)
+	rdLat                   int // cycles from a read request to its first data beat, at least
+	rdReqStall, rdGap       int
+	wrReqStall, wrStall     int
+	ackStall, cqeStall      int
+	enableOffAt, enableOffN int // cfg_enable low for enableOffN cycles from cycle enableOffAt
+}
+
+type rqRead struct {
+	data  []byte
+	tuser []bool // per beat: a failed read flags some of its beats, at least one
+	at    uint64
+}
+
+type rqWrite struct {
+	addr uint64
+	n    int
+	got  int
+}
+
+// rqBench drives san_rq_engine through a script: descriptors and payload as the parser gives
+// them, doorbells and loads as the CSR block does, a host memory that answers WQE reads in order
+// after rdLat cycles and takes payload writes, and consumers of ACKs and CQEs, each with random
+// stalls. Packets and control events run in two lanes; within a connection they keep script
+// order (a packet waits for the loads and doorbells before it to take effect, a doorbell for the
+// packets before it to be taken and for the WQE reads of the slots it overwrites).
+type rqBench struct {
+	t   *testing.T
+	d   *dut.DUT
+	rng *rand.Rand
+	k   rqKnobs
+	ev  []*rqEvent
+	ref *rqRef
+	mem []byte
+
+	pkts, ctls []int // script indices
+	ctlBefore  []int // per packet: the last control event of its QP before it (index into ctls), or -1
+	pktBefore  []int // per control event: the last packet of its QP before it (index into pkts), or -1
+	pk, ck     int
+	hdrOn      bool
+	taken      []uint64 // per packet: cycle its descriptor was taken
+	ctlOn      bool
+	ctlDone    []uint64 // per control event: cycle from which it has taken effect
+	ctlNext    []uint64 // per control event: cycle from which the next one may start
+
+	beats [][]byte
+	lasts []bool
+	payOn bool
+
+	bufs   []*rqBuf // sorted by address
+	rings  map[uint64]int
+	poison map[uint64]bool
+	reads  map[uint64]int
+	rdQ    []*rqRead
+	rdBeat int
+	rdOn   bool
+	wrQ    []*rqWrite
+
+	drops  []uint8
+	acks   int
+	ackAt  []uint64
+	cqes   map[uint32]int
+	nCQE   int
+	cqeAt  []uint64
+	writes int
+}
+
+func newRqBench(t *testing.T, rng *rand.Rand, g *rqGen, k rqKnobs) *rqBench {
+	b := &rqBench{t: t, d: dut.New(t, "san_rq_engine"), rng: rng, k: k, ev: g.ev,
+		mem: append([]byte(nil), g.mem...), ref: newRqRef(append([]byte(nil), g.mem...)),
+		bufs: g.bufs, rings: map[uint64]int{}, poison: map[uint64]bool{}, reads: map[uint64]int{},
+		cqes: map[uint32]int{}}
+	for _, p := range b.d.Ports() {
+		if p.Name == "s_axis_pay_tdata" {
+			require.Equal(t, rqW*8, p.Width, "the bench models a 64-bit data path")
+		}
+	}
+	sort.Slice(b.bufs, func(i, j int) bool { return b.bufs[i].addr < b.bufs[j].addr })
+	for _, bf := range b.bufs {
+		bf.posted = false
+	}
+	lastCtl := map[uint32]int{}
+	lastPkt := map[uint32]int{}
+	for i, e := range b.ev {
+		b.ref.apply(i, e)
+		q := e.qp()
+		if e.pkt != nil {
+			c, ok := lastCtl[q]
+			if !ok {
+				c = -1
+			}
+			b.ctlBefore = append(b.ctlBefore, c)
+			lastPkt[q] = len(b.pkts)
+			b.pkts = append(b.pkts, i)
+		} else {
+			p, ok := lastPkt[q]
+			if !ok {
+				p = -1
+			}
+			b.pktBefore = append(b.pktBefore, p)
+			lastCtl[q] = len(b.ctls)
+			b.ctls = append(b.ctls, i)
+		}
+	}
+	b.taken = make([]uint64, len(b.pkts))
+	b.ctlDone = make([]uint64, len(b.ctls))
+	b.ctlNext = make([]uint64, len(b.ctls))
+	b.d.Set("cfg_enable", 1)
+	return b
+}
+
+func (b *rqBench) pktReady(now uint64) bool {
+	c := b.ctlBefore[b.pk]
+	if c == b.ck && b.ctlOn && b.ev[b.ctls[c]].eager && b.ev[b.ctls[c]].load != nil {
+		return true
+	}
+	return c < 0 || (c < b.ck && b.ctlDone[c] <= now)
+}
+
+func (b *rqBench) ctlReady(now uint64) bool {
+	if b.ck > 0 && b.ctlNext[b.ck-1] > now {
+		return false
+	}
+	p := b.pktBefore[b.ck]
+	if p >= 0 && (p >= b.pk || b.taken[p] == 0 || b.taken[p]+1 > now) {
+		return false
+	}
+	if post := b.ev[b.ctls[b.ck]].post; post != nil && b.reads[post.ring] < post.needReads {
+		return false
+	}
+	return true
+}
+
+// buf finds the posted buffer holding [a, a+n), or nil.
+func (b *rqBench) buf(a uint64, n int) *rqBuf {
+	i := sort.Search(len(b.bufs), func(i int) bool { return b.bufs[i].addr+uint64(b.bufs[i].length) > a })
+	for ; i < len(b.bufs) && b.bufs[i].addr <= a; i++ {
+		bf := b.bufs[i]
+		if bf.posted && a+uint64(n) <= bf.addr+uint64(bf.length) {
+			return bf
+		}
+	}
+	return nil
+}
+
+func (b *rqBench) startCtl() {
+	e := b.ev[b.ctls[b.ck]]
+	d := b.d
+	if e.load != nil {
+		l := e.load
+		b.rings[l.base] = 1 << l.log
+		d.Set("ctx_load_qpn", uint64(l.qp))
+		d.Set("ctx_load_rts", b2u(l.rts))
+		d.Set("ctx_load_dest_qpn", uint64(l.dqp))
+		d.Set("ctx_load_dmac", l.dmac)
+		d.Set("ctx_load_dip", uint64(l.dip))
+		d.Set("ctx_load_udp_sport", uint64(l.sport))
+		d.Set("ctx_load_rq_psn", uint64(l.psn))
+		d.Set("ctx_load_rq_base", l.base)
+		d.Set("ctx_load_rq_log", uint64(l.log))
+		return
+	}
+	p := e.post
+	for k, a := range p.slots {
+		rqPutWQE(b.mem[rqMemOff(a):], p.wqes[k])
+		b.poison[a] = p.wqes[k].bad
+		i := sort.Search(len(b.bufs), func(i int) bool { return b.bufs[i].addr >= p.wqes[k].addr })
+		require.Less(b.t, i, len(b.bufs))
+		b.bufs[i].posted = true
+	}
+	d.Set("s_db_qpn", uint64(p.qp))
+	d.Set("s_db_pi", uint64(p.pi))
+}
+
+// step runs one cycle.
+func (b *rqBench) step() {
+	t, d, rng, k := b.t, b.d, b.rng, b.k
+	now := d.Cycles()
+
+	// Descriptor lane: the next packet once its QP's earlier loads and doorbells took effect;
+	// its payload becomes available as its descriptor is shown, as the parser does.
+	paced := b.pk == 0 || now >= b.taken[b.pk-1]+uint64(k.hdrEvery)
+	if !b.hdrOn && b.pk < len(b.pkts) && paced && b.pktReady(now) && rng.Intn(100) >= k.hdrGap {
+		b.hdrOn = true
+		p := b.ev[b.pkts[b.pk]].pkt
+		d.Set("s_hdr_opcode", uint64(p.op))
+		d.Set("s_hdr_se", b2u(p.se))
+		d.Set("s_hdr_dest_qp", uint64(p.qp))
+		d.Set("s_hdr_ack_req", b2u(p.ackReq))
+		d.Set("s_hdr_psn", uint64(p.psn))
+		d.Set("s_hdr_pay_len", uint64(len(p.pay)))
+		for off := 0; off < len(p.pay); off += rqW {
+			end := min(off+rqW, len(p.pay))
+			b.beats = append(b.beats, p.pay[off:end])
+			b.lasts = append(b.lasts, end == len(p.pay))
+		}
+	}
+	d.Set("s_hdr_valid", b2u(b.hdrOn))
+	if !b.payOn && len(b.beats) > 0 && rng.Intn(100) >= k.payGap {
+		b.payOn = true
+		beat := make([]byte, rqW)
+		copy(beat, b.beats[0])
+		d.SetBytes("s_axis_pay_tdata", beat)
+		d.Set("s_axis_pay_tkeep", uint64(1)<<len(b.beats[0])-1)
+		d.Set("s_axis_pay_tlast", b2u(b.lasts[0]))
+	}
+	d.Set("s_axis_pay_tvalid", b2u(b.payOn))
+
+	// Control lane.
+	if !b.ctlOn && b.ck < len(b.ctls) && b.ctlReady(now) && rng.Intn(100) >= k.dbGap {
+		b.ctlOn = true
+		b.startCtl()
+	}
+	isLoad := b.ctlOn && b.ev[b.ctls[b.ck]].load != nil
+	d.Set("s_db_valid", b2u(b.ctlOn && !isLoad))
+	d.Set("ctx_load_en", 0)
+	enable := k.enableOffN == 0 || now < uint64(k.enableOffAt) || now >= uint64(k.enableOffAt+k.enableOffN)
+	d.Set("cfg_enable", b2u(enable))
+
+	// Host: WQE reads, in order, after the latency.
+	rdReqReady := rng.Intn(100) >= k.rdReqStall
+	d.Set("m_dma_rd_req_ready", b2u(rdReqReady))
+	if !b.rdOn && len(b.rdQ) > 0 && b.rdQ[0].at <= now && rng.Intn(100) >= k.rdGap {
+		b.rdOn = true
+		r := b.rdQ[0]
+		d.SetBytes("s_axis_dma_rd_tdata", r.data[b.rdBeat*rqW:(b.rdBeat+1)*rqW])
+		d.Set("s_axis_dma_rd_tkeep", 0xFF)
+		d.Set("s_axis_dma_rd_tlast", b2u((b.rdBeat+1)*rqW == len(r.data)))
+		d.Set("s_axis_dma_rd_tuser", b2u(r.tuser[b.rdBeat]))
+	}
+	d.Set("s_axis_dma_rd_tvalid", b2u(b.rdOn))
+	wrReqReady := rng.Intn(100) >= k.wrReqStall
+	wrReady := rng.Intn(100) >= k.wrStall
+	ackReady := rng.Intn(100) >= k.ackStall
+	cqeReady := rng.Intn(100) >= k.cqeStall
+	d.Set("m_dma_wr_req_ready", b2u(wrReqReady))
+	d.Set("m_axis_dma_wr_tready", b2u(wrReady))
+	d.Set("m_tx_ready", b2u(ackReady))
+	d.Set("m_cqe_ready", b2u(cqeReady))
+	d.Eval()
+
+	// A load goes in a cycle where ctx_load_ready is 1 (which does not depend on ctx_load_en).
+	loadFire := false
+	if isLoad && d.Get("ctx_load_ready") == 1 {
+		d.Set("ctx_load_en", 1)
+		d.Eval()
+		require.EqualValues(t, 1, d.Get("ctx_load_ready"), "ctx_load_ready independent of ctx_load_en")
+		loadFire = true
+	}
+
+	hdrFire := b.hdrOn && d.Get("s_hdr_ready") == 1
+	if !enable {
+		require.False(t, hdrFire, "no descriptor taken with cfg_enable low")
+	}
+	payFire := b.payOn && d.Get("s_axis_pay_tready") == 1
+	dbFire := b.ctlOn && !isLoad && d.Get("s_db_ready") == 1
+	rdFire := b.rdOn && d.Get("s_axis_dma_rd_tready") == 1
+
+	if rdReqReady && d.Get("m_dma_rd_req_valid") == 1 {
+		a := d.Get("m_dma_rd_req_addr")
+		require.EqualValues(t, regs.RecvWQESize, d.Get("m_dma_rd_req_len"), "WQE read length")
+		ring := uint64(0)
+		for base, n := range b.rings {
+			if a >= base && a+regs.RecvWQESize <= base+uint64(n)*regs.RecvWQESize && (a-base)%regs.RecvWQESize == 0 {
+				ring = base
+			}
+		}
+		require.NotZero(t, ring, "WQE read at %#x is a slot of a ring", a)
+		b.reads[ring]++
+		r := &rqRead{data: make([]byte, regs.RecvWQESize), tuser: make([]bool, regs.RecvWQESize/rqW),
+			at: now + uint64(k.rdLat) + 1}
+		if b.poison[a] {
+			rng.Read(r.data)
+			for i := range r.tuser {
+				r.tuser[i] = rng.Intn(2) == 0
+			}
+			r.tuser[rng.Intn(len(r.tuser))] = true
+		} else {
+			copy(r.data, b.mem[rqMemOff(a):])
+		}
+		b.rdQ = append(b.rdQ, r)
+	}
+
+	if wrReqReady && d.Get("m_dma_wr_req_valid") == 1 {
+		a, n := d.Get("m_dma_wr_req_addr"), int(d.Get("m_dma_wr_req_len"))
+		require.Positive(t, n, "no 0-byte write")
+		require.NotNil(t, b.buf(a, n), "write of %d bytes at %#x lies inside a posted buffer", n, a)
+		b.wrQ = append(b.wrQ, &rqWrite{addr: a, n: n})
+		b.writes++
+	}
+	if wrReady && d.Get("m_axis_dma_wr_tvalid") == 1 {
+		require.NotEmpty(t, b.wrQ, "write data only after its request")
+		w := b.wrQ[0]
+		keep := d.Get("m_axis_dma_wr_tkeep")
+		n := 0
+		for n < rqW && keep&(uint64(1)<<n) != 0 {
+			n++
+		}
+		require.Equal(t, uint64(1)<<n-1, keep, "write tkeep contiguous from lane 0")
+		require.Positive(t, n, "no empty write beat")
+		require.LessOrEqual(t, w.got+n, w.n, "write data no longer than its request")
+		last := w.got+n == w.n
+		require.Equal(t, last, d.Get("m_axis_dma_wr_tlast") == 1, "tlast on the write's last beat")
+		if !last {
+			require.Equal(t, rqW, n, "write beats full but the last")
+		}
+		data := d.GetBytes("m_axis_dma_wr_tdata")
+		copy(b.mem[rqMemOff(w.addr)+w.got:], data[:n])
+		w.got += n
+		if last {
+			b.wrQ = b.wrQ[1:]
+		}
+	}
+
+	if ackReady && d.Get("m_tx_valid") == 1 {
+		require.Less(t, b.acks, len(b.ref.acks), "no more ACKs than the reference")
+		got := rqACK{DstMAC: d.Get("m_tx_dst_mac"), DstIP: uint32(d.Get("m_tx_dst_ip")),
+			Sport: uint16(d.Get("m_tx_udp_sport")), DestQP: uint32(d.Get("m_tx_dest_qp")),
+			PSN: uint32(d.Get("m_tx_psn")), MSN: uint32(d.Get("m_tx_ext0") & wire.PSNMask)}
+		require.Equal(t, b.ref.acks[b.acks], got, "ACK %d", b.acks)
+		require.EqualValues(t, wire.OpRCAck, d.Get("m_tx_opcode"))
+		require.EqualValues(t, wire.SyndromeACK, d.Get("m_tx_ext0")>>24, "AETH syndrome")
+		require.EqualValues(t, 1, d.Get("m_tx_ext"), "AETH")
+		require.Zero(t, d.Get("m_tx_se")|d.Get("m_tx_ack_req")|d.Get("m_tx_ext1")|d.Get("m_tx_pay_len"))
+		b.acks++
+		b.ackAt = append(b.ackAt, now)
+	}
+	if cqeReady && d.Get("m_cqe_valid") == 1 {
+		got := rqCQE{QPN: uint32(d.Get("m_cqe_qpn")), WrID: d.Get("m_cqe_wr_id"),
+			ByteLen: uint32(d.Get("m_cqe_byte_len")), Opcode: uint8(d.Get("m_cqe_opcode")),
+			Status: uint8(d.Get("m_cqe_status")), SE: d.Get("m_cqe_solicited") == 1}
+		k := b.cqes[got.QPN]
+		want := b.ref.cqes[got.QPN]
+		require.Less(t, k, len(want), "QP %d: no more CQEs than the reference (%+v)", got.QPN, got)
+		w := want[k]
+		if w.anyWrID {
+			got.WrID = 0
+		}
+		require.Equal(t, w.rqCQE, got, "QP %d: CQE %d", got.QPN, k)
+		if w.data != nil {
+			o := rqMemOff(w.addr)
+			require.Equal(t, w.data, b.mem[o:o+len(w.data)], "QP %d CQE %d: payload in memory before the CQE", got.QPN, k)
+		}
+		b.cqes[got.QPN]++
+		b.nCQE++
+		b.cqeAt = append(b.cqeAt, now)
+	}
+	if d.Get("m_drop_valid") == 1 {
+		require.Less(t, len(b.drops), len(b.ref.drops), "no more drops than the reference")
+		r := uint8(d.Get("m_drop_reason"))
+		require.Equal(t, b.ref.drops[len(b.drops)], r, "drop %d", len(b.drops))
+		b.drops = append(b.drops, r)
+	}
+
+	d.Tick()
+
+	if hdrFire {
+		b.taken[b.pk] = now
+		b.pk++
+		b.hdrOn = false
+	}
+	if payFire {
+		b.beats, b.lasts = b.beats[1:], b.lasts[1:]
+		b.payOn = false
+	}
+	if dbFire || loadFire {
+		b.ctlDone[b.ck] = now + 3
+		b.ctlNext[b.ck] = now + 3
+		if e := b.ev[b.ctls[b.ck]]; e.eager && e.post != nil {
+			b.ctlNext[b.ck] = now + 1
+		}
+		b.ck++
+		b.ctlOn = false
+	}
+	if rdFire {
+		b.rdOn = false
+		b.rdBeat++
+		if b.rdBeat*rqW == len(b.rdQ[0].data) {
+			b.rdQ, b.rdBeat = b.rdQ[1:], 0
+		}
+	}
+}
+
+// run plays the whole script, waits until every expected output came out, runs a while longer
+// to catch extra ones, and compares host memory with the reference's byte for byte.
+func (b *rqBench) run(limit int) {
+	t := b.t
+	t.Helper()
+	start := b.d.Cycles()
+	done := func() bool {
+		return b.pk == len(b.pkts) && b.ck == len(b.ctls) && len(b.beats) == 0 && len(b.rdQ) == 0 &&
+			len(b.wrQ) == 0 && b.acks == len(b.ref.acks) && b.nCQE == b.ref.nCQE &&
+			len(b.drops) == len(b.ref.drops)
+	}
+	for !done() {
+		b.step()
+		if b.d.Cycles()-start >= uint64(limit) {
+			require.Failf(t, "script not finished", "within %d cycles: packets %d/%d, control %d/%d, beats left %d, reads %d, writes open %d, ACKs %d/%d, CQEs %d/%d, drops %d/%d",
+				limit, b.pk, len(b.pkts), b.ck, len(b.ctls), len(b.beats), len(b.rdQ), len(b.wrQ),
+				b.acks, len(b.ref.acks), b.nCQE, b.ref.nCQE, len(b.drops), len(b.ref.drops))
+		}
+	}
+	b.k = rqKnobs{}
+	for i := 0; i < 40; i++ {
+		b.step()
+	}
+	require.Empty(t, b.wrQ, "no write left open")
+	for i := range b.mem {
+		if b.mem[i] != b.ref.mem[i] {
+			require.Failf(t, "host memory differs", "first at IOVA %#x: %#02x, want %#02x", rqMemBase+uint64(i), b.mem[i], b.ref.mem[i])
+		}
+	}
+}
+
+// --- scripts ---------------------------------------------------------------------------------------
+
+var rqKnobSets = []struct {
+	name string
+	k    rqKnobs
+}{
+	{"ideal", rqKnobs{}},
+	{"stalls", rqKnobs{hdrGap: 30, payGap: 20, dbGap: 30, rdReqStall: 30, rdGap: 20, wrReqStall: 30, wrStall: 25, ackStall: 40, cqeStall: 40}},
+	{"pcie", rqKnobs{rdLat: 150, payGap: 5, rdGap: 5, wrStall: 10, ackStall: 10, cqeStall: 10}},
+	{"pcie-stalls", rqKnobs{rdLat: 150, hdrGap: 20, payGap: 20, dbGap: 20, rdReqStall: 20, rdGap: 20, wrReqStall: 20, wrStall: 20, ackStall: 60, cqeStall: 60}},
+}
+
+// rqMessages: every size of interest on several connections at once, packets interleaved,
+// buffers exact, larger or smaller than the message, small rings that wrap, PSNs that wrap.
+func rqMessages(g *rqGen, pmtu int) {
+	sizes := []int{0, 1, 63, 64, pmtu - 1, pmtu, pmtu + 1, 3*pmtu + 17, 65536}
+	qps := []uint32{0, 2, 77, 128, 255}
+	for n, qp := range qps {
+		psn := uint32(g.rng.Intn(1 << 24))
+		if n == 1 {
+			psn = wire.PSNMask - 40 // wraps during the run
+		}
+		g.queue(g.load(qp, true, psn, uint(1+n%3)))
+	}
+	g.mix()
+	for _, qp := range qps {
+		l := g.loadOf(qp)
+		ring := 1 << l.log
+		order := g.rng.Perm(len(sizes))
+		pi := uint16(0)
+		for len(order) > 0 {
+			batch := order[:min(len(order), ring)]
+			order = order[len(batch):]
+			var lens []int
+			for _, i := range batch {
+				n := sizes[i]
+				switch g.rng.Intn(4) {
+				case 0:
+					lens = append(lens, n)
+				case 1: // too small: LOCAL_LENGTH, only what fits is written
+					lens = append(lens, g.rng.Intn(n+1))
+				default:
+					lens = append(lens, n+1+g.rng.Intn(100))
+				}
+			}
+			g.queue(g.post(qp, pi, lens, nil))
+			pi += uint16(len(lens))
+			for _, i := range batch {
+				for _, e := range g.message(qp, sizes[i], pmtu) {
+					g.queue(e)
+				}
+			}
+		}
+	}
+	g.mix()
+}
+
+// TestRqEngineMessages sends messages of every size of interest at two path MTUs with every
+// knob set: host memory, CQEs, ACKs must match the reference, and nothing may be written outside
+// the posted buffers.
+func TestRqEngineMessages(t *testing.T) {
+	seed := int64(0x52510)
+	t.Logf("seed %d", seed)
+	for _, pmtu := range []int{wire.PMTU1024, wire.PMTU256} {
+		for _, ks := range rqKnobSets {
+			t.Run(ks.name+"/pmtu"+strconv.Itoa(pmtu), func(t *testing.T) {
+				rng := rand.New(rand.NewSource(seed + int64(pmtu)))
+				g := newRqGen(rng)
+				rqMessages(g, pmtu)
+				b := newRqBench(t, rng, g, ks.k)
+				b.run(2000000)
+				var ll int
+				for _, cs := range b.ref.cqes {
+					for _, c := range cs {
+						if c.Status == uint8(regs.CQEStatusLocalLength) {
+							ll++
+						}
+					}
+				}
+				require.Positive(t, ll, "some messages overflow their buffer")
+				t.Logf("%d packets, %d CQEs (%d LOCAL_LENGTH), %d ACKs, %d writes in %d cycles",
+					len(b.pkts), b.nCQE, ll, b.acks, b.writes, b.d.Cycles())
+			})
+		}
+	}
+}
+
+// rqDrops: each drop reason, in the documented order of checks, with payload to drain, good
+// traffic around it; a WQE read error; a reload in the middle of a message.
+func rqDrops(t *testing.T, g *rqGen) {
+	const pmtu = 256
+	const qp, other, reset, gsi, reload = 7, 9, 3, wire.GSIQP, 11
+	for _, e := range []*rqEvent{g.load(qp, true, 1000, 2), g.load(other, true, wire.PSNMask, 3),
+		g.load(reset, false, 5, 2), g.load(gsi, true, 0, 2), g.load(reload, true, 77, 2)} {
+		g.emit(e)
+	}
+	msg := func(q uint32, n int) {
+		for _, e := range g.message(q, n, pmtu) {
+			g.emit(e)
+		}
+	}
+	exp := func(q uint32) uint32 { return g.scratch.qps[q].epsn }
+	drop := func(e *rqEvent, want uint8) {
+		require.Equal(t, want, g.scratch.verdict(e.pkt), "script: packet %+v", *e.pkt)
+		g.emit(e)
+	}
+	g.emit(g.post(other, 0, []int{100, 2000, 50}, nil))
+
+	// QP_STATE: not ready (reset), QP 1 even when loaded ready, a QP number beyond N_QP whose
+	// low bits name a ready QP, UD and other opcodes; checked before everything else.
+	g.emit(g.post(reset, 0, []int{64}, nil))
+	drop(g.raw(wire.OpRCSendOnly, reset, 5, 64), rqQPState)
+	drop(g.raw(wire.OpRCSendMiddle, reset, 9, 256), rqQPState)
+	drop(g.raw(wire.OpRCSendOnly, gsi, 0, 10), rqQPState)
+	drop(g.raw(wire.OpUDSendOnly, gsi, 0, 256), rqQPState)
+	drop(g.raw(wire.OpRCSendOnly, rqNQP|qp, exp(qp), 8), rqQPState)
+	drop(g.raw(wire.OpRCSendOnly, 1<<23|qp, exp(qp), 0), rqQPState)
+	drop(g.raw(wire.OpUDSendOnly, qp, exp(qp), 100), rqQPState)
+	drop(g.raw(0x0A, qp, exp(qp), 32), rqQPState) // RDMA WRITE ONLY
+	drop(g.raw(0x06, qp, exp(qp), 0), rqQPState)  // RDMA WRITE FIRST, no payload
+	g.emit(g.raw(wire.OpRCAck, qp, 123, 0))       // consumed, nothing else
+	msg(other, 100)
+
+	// PSN, before SEQUENCE and NO_RECV: nothing is posted on qp yet.
+	drop(g.raw(wire.OpRCSendMiddle, qp, exp(qp)+1, 256), rqPSN)
+	drop(g.raw(wire.OpRCSendOnly, qp, exp(qp)-1, 3), rqPSN)
+	// SEQUENCE before NO_RECV: MIDDLE and LAST outside a message.
+	drop(g.raw(wire.OpRCSendMiddle, qp, exp(qp), 256), rqSequence)
+	drop(g.raw(wire.OpRCSendLast, qp, exp(qp), 17), rqSequence)
+	// NO_RECV: a message with no receive posted.
+	drop(g.raw(wire.OpRCSendOnly, qp, exp(qp), 40), rqNoRecv)
+	drop(g.raw(wire.OpRCSendFirst, qp, exp(qp), 256), rqNoRecv)
+	msg(other, 2000)
+	g.emit(g.post(qp, 0, []int{1000, 300, 64}, nil))
+	// A message with FIRST/ONLY/bad PSN packets dropped inside it.
+	pk := g.message(qp, 3*pmtu+5, pmtu)
+	g.emit(pk[0])
+	drop(g.raw(wire.OpRCSendFirst, qp, exp(qp), 256), rqSequence)
+	drop(g.raw(wire.OpRCSendOnly, qp, exp(qp), 9), rqSequence)
+	drop(g.raw(wire.OpRCSendMiddle, qp, exp(qp)+5, 256), rqPSN)
+	g.emit(pk[1])
+	drop(g.raw(wire.OpRCSendMiddle, reset, 0, 256), rqQPState)
+	g.emit(pk[2])
+	g.emit(pk[3])
+	msg(qp, 300)
+	// Two more WQEs, the ring wrapping (slot 0 again); the second read fails.
+	g.emit(g.post(qp, 3, []int{500, 500}, []bool{true, false}))
+	msg(qp, 400) // into the 64-byte buffer: LOCAL_LENGTH
+	msg(qp, 64)  // the bad WQE: DMA_ERROR, nothing written
+	msg(qp, 64)  // fine again
+	drop(g.raw(wire.OpRCSendOnly, qp, exp(qp), 1), rqNoRecv)
+	msg(other, 50)
+
+	// A reload in the middle of a message: the old message never completes, the old PSN is
+	// wrong, and the new context starts between messages with an empty ring.
+	g.emit(g.post(reload, 0, []int{2000, 100}, nil))
+	pk = g.message(reload, 2*pmtu+1, pmtu)
+	g.emit(pk[0])
+	g.emit(g.load(reload, true, 5000, 3))
+	drop(pk[1], rqPSN)
+	drop(g.raw(wire.OpRCSendMiddle, reload, 5000, 256), rqSequence)
+	drop(g.raw(wire.OpRCSendOnly, reload, 5000, 256), rqNoRecv)
+	g.emit(g.post(reload, 0, []int{100}, nil))
+	msg(reload, 100)
+	// Reset a connection (load with rts 0), then make it ready again.
+	g.emit(g.load(qp, false, 0, 2))
+	drop(g.raw(wire.OpRCSendOnly, qp, 0, 64), rqQPState)
+	g.emit(g.load(qp, true, 0xFFFFFF, 2))
+	g.emit(g.post(qp, 0, []int{64, 64, 64}, nil))
+	msg(qp, 64)
+	msg(qp, 64)
+	msg(other, 0)
+}
+
+// TestRqEngineDrops checks each drop reason and its precedence, with payload drained and the
+// state untouched, a WQE read error, and a reload in the middle of a message.
+func TestRqEngineDrops(t *testing.T) {
+	seed := int64(0xD80)
+	t.Logf("seed %d", seed)
+	for _, ks := range rqKnobSets {
+		t.Run(ks.name, func(t *testing.T) {
+			rng := rand.New(rand.NewSource(seed))
+			g := newRqGen(rng)
+			rqDrops(t, g)
+			b := newRqBench(t, rng, g, ks.k)
+			b.run(300000)
+			counts := map[uint8]int{}
+			for _, r := range b.drops {
+				counts[r]++
+			}
+			for _, r := range []uint8{rqQPState, rqPSN, rqSequence, rqNoRecv} {
+				assert.Positive(t, counts[r], "reason %d", r)
+			}
+			var dmaErr int
+			for _, c := range b.ref.cqes[7] {
+				if c.Status == uint8(regs.CQEStatusDMAError) {
+					dmaErr++
+				}
+			}
+			assert.Equal(t, 1, dmaErr, "one DMA_ERROR completion")
+			t.Logf("drops by reason %v, %d CQEs, %d ACKs", counts, b.nCQE, b.acks)
+		})
+	}
+}
+
+// rqRandom writes a random mix: messages of random sizes on several connections, packet by
+// packet interleaved, with doorbells, bad WQEs, injected bad packets and reloads between.
+func rqRandom(g *rqGen, steps, pmtu int) {
+	qps := []uint32{0, 1, 4, 31, 100, 254, 255}
+	left := map[uint32][]*rqEvent{} // rest of the message being sent
+	for _, qp := range qps {
+		g.emit(g.load(qp, qp != 31, uint32(g.rng.Intn(1<<24)), uint(1+g.rng.Intn(4))))
+	}
+	for i := 0; i < steps; i++ {
+		qp := qps[g.rng.Intn(len(qps))]
+		q := g.scratch.qps[qp]
+		exp := q.epsn
+		switch r := g.rng.Intn(100); {
+		case r < 3: // reload
+			left[qp] = nil
+			g.emit(g.load(qp, g.rng.Intn(6) != 0, uint32(g.rng.Intn(1<<24)), uint(1+g.rng.Intn(4))))
+		case r < 18: // post what fits
+			room := int(uint16(1)<<q.ctx.log) - int(q.pi-q.ci)
+			if room > 0 && q.ctx.rts {
+				n := 1 + g.rng.Intn(room)
+				lens := make([]int, n)
+				bad := make([]bool, n)
+				for k := range lens {
+					lens[k] = []int{0, 1, 64, pmtu, 3 * pmtu, g.rng.Intn(5000)}[g.rng.Intn(6)]
+					bad[k] = g.rng.Intn(25) == 0
+				}
+				g.emit(g.post(qp, q.pi, lens, bad))
+			}
+		case r < 26: // a bad packet
+			ops := []uint8{wire.OpRCSendFirst, wire.OpRCSendMiddle, wire.OpRCSendLast, wire.OpRCSendOnly, wire.OpUDSendOnly, wire.OpRCAck}
+			op := ops[g.rng.Intn(len(ops))]
+			psn := exp
+			if g.rng.Intn(2) == 0 {
+				psn = exp + uint32(g.rng.Intn(7)) - 3
+			}
+			dst := qp
+			if g.rng.Intn(6) == 0 {
+				dst |= uint32(1+g.rng.Intn(255)) << 8
+			}
+			n := 0
+			switch op {
+			case wire.OpRCSendFirst, wire.OpRCSendMiddle:
+				n = pmtu
+			case wire.OpRCAck:
+			default:
+				n = g.rng.Intn(pmtu + 1)
+			}
+			g.emit(g.raw(op, dst, psn, n))
+		default: // the next packet of a message, or a new message (mostly with a WQE posted)
+			if len(left[qp]) == 0 {
+				if q.ctx.rts && q.pi == q.ci && g.rng.Intn(8) != 0 {
+					g.emit(g.post(qp, q.pi, []int{[]int{64, pmtu, 3 * pmtu, g.rng.Intn(6000)}[g.rng.Intn(4)]}, nil))
+				}
+				g.sendPSN[qp] = exp
+				sizes := []int{0, 1, 63, 64, pmtu - 1, pmtu, pmtu + 1, 2*pmtu + g.rng.Intn(pmtu), g.rng.Intn(6000)}
+				left[qp] = g.message(qp, sizes[g.rng.Intn(len(sizes))], pmtu)
+			}
+			e := left[qp][0]
+			left[qp] = left[qp][1:]
+			if g.scratch.verdict(e.pkt) != 0 && (e.pkt.op == wire.OpRCSendFirst || e.pkt.op == wire.OpRCSendOnly) {
+				left[qp] = nil // the sender gives up on this message
+			}
+			g.emit(e)
+		}
+	}
+}
+
+// TestRqEngineRandom runs long random mixes with every knob set against the reference.
+func TestRqEngineRandom(t *testing.T) {
+	seed := int64(0xACE)
+	t.Logf("seed %d", seed)
+	for _, ks := range rqKnobSets {
+		t.Run(ks.name, func(t *testing.T) {
+			rng := rand.New(rand.NewSource(seed))
+			g := newRqGen(rng)
+			rqRandom(g, 1500, wire.PMTU512)
+			b := newRqBench(t, rng, g, ks.k)
+			b.run(2000000)
+			counts := map[uint8]int{}
+			for _, r := range b.drops {
+				counts[r]++
+			}
+			for _, r := range []uint8{rqQPState, rqPSN, rqSequence, rqNoRecv} {
+				assert.Positive(t, counts[r], "reason %d", r)
+			}
+			st := map[uint8]int{}
+			for _, cs := range b.ref.cqes {
+				for _, c := range cs {
+					st[c.Status]++
+				}
+			}
+			for _, s := range []regs.CQEStatus{regs.CQEStatusOk, regs.CQEStatusLocalLength, regs.CQEStatusDMAError} {
+				assert.Positive(t, st[uint8(s)], "status %v", s)
+			}
+			t.Logf("%d packets: drops %v; CQEs by status %v; %d ACKs; %d cycles", len(b.pkts), counts, st, b.acks, b.d.Cycles())
+		})
+	}
+}
+
+// TestRqEngineDisabled holds cfg_enable low for a while with traffic waiting: nothing is taken
+// then (the bench checks), and everything completes afterwards.
+func TestRqEngineDisabled(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	g := newRqGen(rng)
+	g.emit(g.load(5, true, 10, 2))
+	g.emit(g.post(5, 0, []int{100, 100}, nil))
+	for _, e := range g.message(5, 100, 256) {
+		g.emit(e)
+	}
+	for _, e := range g.message(5, 100, 256) {
+		g.emit(e)
+	}
+	b := newRqBench(t, rng, g, rqKnobs{enableOffAt: 0, enableOffN: 400})
+	b.run(5000)
+	require.GreaterOrEqual(t, b.taken[0], uint64(400), "first descriptor taken after enable")
+}
+
+// TestRqEngineLoadRaces puts loads right against the traffic and doorbells of their own
+// connection: a descriptor waiting while the load goes in must see the new context, and a doorbell
+// taken just before a load must not survive it (a load resets the producer index).
+func TestRqEngineLoadRaces(t *testing.T) {
+	seed := int64(0x10AD)
+	t.Logf("seed %d", seed)
+	for _, ks := range rqKnobSets[:2] {
+		t.Run(ks.name, func(t *testing.T) {
+			rng := rand.New(rand.NewSource(seed))
+			g := newRqGen(rng)
+			for q := uint32(4); q < 8; q++ {
+				g.emit(g.load(q, true, uint32(rng.Intn(1<<24)), 3))
+				g.emit(g.post(q, 0, []int{100}, nil))
+			}
+			for i := 0; i < 40; i++ {
+				qp := uint32(4 + rng.Intn(4))
+				q := g.scratch.qps[qp]
+				if q.pi == q.ci {
+					g.emit(g.post(qp, q.pi, []int{100}, nil))
+				}
+				// A waiting SEND_ONLY with the new context's PSN: NO_RECV if the load went first
+				// (PSN if it read the old context).
+				ld := g.load(qp, true, uint32(rng.Intn(1<<24)), 3)
+				ld.eager = true
+				g.emit(ld)
+				pk := g.message(qp, 8, wire.PMTU256)[0]
+				require.Equal(t, rqNoRecv, g.scratch.verdict(pk.pkt))
+				g.emit(pk)
+				g.sendPSN[qp] = pk.pkt.psn
+				// A doorbell right before a load: the load empties the ring again.
+				db := g.post(qp, 0, []int{100}, nil)
+				db.eager = true
+				g.emit(db)
+				g.emit(g.load(qp, true, g.sendPSN[qp], 3))
+				pk = g.message(qp, 8, wire.PMTU256)[0]
+				require.Equal(t, rqNoRecv, g.scratch.verdict(pk.pkt))
+				g.emit(pk)
+				g.sendPSN[qp] = pk.pkt.psn
+				g.emit(g.post(qp, 0, []int{100}, nil))
+				for _, e := range g.message(qp, 50, wire.PMTU256) {
+					g.emit(e)
+				}
+			}
+			b := newRqBench(t, rng, g, ks.k)
+			b.run(200000)
+			assert.Equal(t, 80, len(b.drops), "two NO_RECV drops per round")
+			assert.Equal(t, 40, b.nCQE, "one message per round")
+		})
+	}
+}
+
+// TestRqEngineThroughput streams 64 B SEND_ONLY packets with AckReq, to one connection and to
+// many, with a 150-cycle WQE read latency and nothing else stalling. Flooded (descriptors as fast
+// as the engine takes them), it must sustain more than the link's rate: a 64 B SEND_ONLY frame is
+// 16 beats. At the link's pace, nothing queues: each ACK descriptor follows its packet's
+// descriptor by 2 cycles.
+func TestRqEngineThroughput(t *testing.T) {
+	seed := int64(64)
+	t.Logf("seed %d", seed)
+	const n = 400
+	for _, nqp := range []int{1, 16} {
+		for _, pace := range []int{0, 16} {
+			t.Run("qps"+strconv.Itoa(nqp)+"/pace"+strconv.Itoa(pace), func(t *testing.T) {
+				rng := rand.New(rand.NewSource(seed))
+				g := newRqGen(rng)
+				for q := 0; q < nqp; q++ {
+					g.emit(g.load(uint32(2*q), true, uint32(rng.Intn(1<<24)), 10))
+				}
+				for q := 0; q < nqp; q++ {
+					lens := make([]int, (n+nqp-1)/nqp)
+					for k := range lens {
+						lens[k] = 64
+					}
+					g.emit(g.post(uint32(2*q), 0, lens, nil))
+				}
+				for i := 0; i < n; i++ {
+					for _, e := range g.message(uint32(2*(i%nqp)), 64, wire.PMTU1024) {
+						e.pkt.ackReq = true
+						g.emit(e)
+					}
+				}
+				b := newRqBench(t, rng, g, rqKnobs{rdLat: 150, hdrEvery: pace})
+				b.run(100000)
+				require.Len(t, b.cqeAt, n)
+				steady := float64(b.cqeAt[n-1]-b.cqeAt[n/4]) / float64(n-1-n/4)
+				worst := uint64(0)
+				for i, at := range b.ackAt {
+					worst = max(worst, at-b.taken[sort.SearchInts(b.pkts, b.ref.ackPkt[i])])
+				}
+				t.Logf("%d QPs, WQE latency 150, descriptors every >= %d cycles: %.2f cycles per 64 B packet in steady state; first CQE %d cycles after the first descriptor; ACK descriptor at most %d cycles after its packet's",
+					nqp, pace, steady, b.cqeAt[0]-b.taken[0], worst)
+				if pace == 0 {
+					assert.Less(t, steady, 16.0, "faster than 64 B frames arrive (16 beats)")
+				} else {
+					assert.InDelta(t, float64(pace), steady, 0.01, "keeps the link's pace")
+					assert.LessOrEqual(t, worst, uint64(2), "ACK descriptor 2 cycles after its packet's")
+				}
+			})
+		}
+	}
+}
