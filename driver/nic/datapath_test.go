@@ -36,6 +36,7 @@ type pairConfig struct {
 	pmtu       int
 	seed       uint64
 	hostMemory int
+	faults     bool // the test provokes DMA faults and checks them itself
 }
 
 // newPair brings up two simulated NICs on one clock, linked, addressed and enabled, and fails
@@ -64,10 +65,12 @@ func newPair(t *testing.T, pc pairConfig) (*sim.Fabric, [2]*host) {
 		require.NoError(t, n.SetPMTU(pc.pmtu))
 		require.NoError(t, n.Enable(true))
 		hs[i] = h
-		t.Cleanup(func() {
-			c, first := dev.DMAFaults()
-			assert.Zero(t, c, "DMA guard: host %d: first fault %v", i, first)
-		})
+		if !pc.faults {
+			t.Cleanup(func() {
+				c, first := dev.DMAFaults()
+				assert.Zero(t, c, "DMA guard: host %d: first fault %v", i, first)
+			})
+		}
 	}
 	require.NoError(t, fab.Link(hs[0].dev, hs[1].dev, pc.latency))
 	return fab, hs
@@ -359,4 +362,27 @@ func TestInterruptWakesWaiter(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, cs, 1)
 	assert.Equal(t, uint64(2), cs[0].WRID)
+}
+
+// TestDMAGuard: a send whose buffer the driver never mapped is caught by the simulated host's
+// guard (the clock reports sim.ErrDMAFault, with the access), the NIC gets an error for the
+// read instead of other memory, and the send completes with DMA_ERROR.
+func TestDMAGuard(t *testing.T) {
+	fab, hs := newPair(t, pairConfig{faults: true})
+	qps := connect(t, hs, 2, nic.QPConfig{}, [2]uint32{0, 0})
+	dst := alloc(t, hs[1], 4096)
+	require.NoError(t, qps[1].PostRecv(nic.RecvWR{WRID: 1, Addr: dst.IOVA, Length: 4096}))
+	const unmapped = sim.IOVABase + 8<<20 // inside host memory, never allocated
+	require.NoError(t, qps[0].PostSend(nic.SendWR{WRID: 7, Addr: unmapped, Length: 100, Signaled: true}))
+	var stepErr error
+	for i := 0; i < 100 && stepErr == nil; i++ {
+		stepErr = fab.Step(64)
+	}
+	require.ErrorIs(t, stepErr, sim.ErrDMAFault)
+	n, first := hs[0].dev.DMAFaults()
+	assert.Equal(t, uint64(1), n)
+	assert.Equal(t, sim.DMAFault{IOVA: unmapped, Len: 100, Cycle: first.Cycle}, first)
+	got := collect(t, fab, 20000, map[*nic.QP]int{qps[0]: 1})
+	assert.Equal(t, regs.CQEStatusDMAError, got[qps[0]][0].Status)
+	assert.Equal(t, uint64(7), got[qps[0]][0].WRID)
 }
