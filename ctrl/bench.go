@@ -3,8 +3,6 @@ package ctrl
 import (
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"time"
 
 	"github.com/sanoffload/san/driver/nic"
@@ -22,61 +20,10 @@ type Figure struct {
 	Note  string  `json:"note,omitempty"`
 }
 
-// benchPair is two simulated NICs, linked with no latency, with connection 2 loaded.
-type benchPair struct {
-	fab  *sim.Fabric
-	dev  [2]*sim.NIC
-	nics [2]*nic.NIC
-	qp   [2]*nic.QP
-}
-
-func newBenchPair(c SimConfig, dma sim.DMAModel, pmtu int, entries int) (*benchPair, error) {
-	fab, err := sim.NewFabric(c.Model)
-	if err != nil {
-		return nil, err
-	}
-	p := &benchPair{fab: fab}
-	macs := [2]net.HardwareAddr{{2, 0, 0, 0, 0, 1}, {2, 0, 0, 0, 0, 2}}
-	ips := [2]netip.Addr{netip.AddrFrom4([4]byte{10, 9, 0, 1}), netip.AddrFrom4([4]byte{10, 9, 0, 2})}
-	for i := range p.dev {
-		d := dma
-		dev, err := fab.Open(sim.Config{DMA: &d, HostMemory: 64 << 20})
-		if err != nil {
-			fab.Close()
-			return nil, err
-		}
-		n, err := nic.Open(dev)
-		if err == nil {
-			err = errors.Join(n.SetAddress(macs[i], ips[i]), n.SetPMTU(pmtu), n.Enable(true), dev.Capture(true))
-		}
-		if err != nil {
-			fab.Close()
-			return nil, err
-		}
-		q, err := n.CreateQP(2, nic.QPConfig{SQEntries: entries, RQEntries: entries})
-		if err != nil {
-			fab.Close()
-			return nil, err
-		}
-		p.dev[i], p.nics[i], p.qp[i] = dev, n, q
-	}
-	if err := fab.Link(p.dev[0], p.dev[1], 0); err != nil {
-		fab.Close()
-		return nil, err
-	}
-	for i := range p.qp {
-		if err := p.qp[i].LoadForTest(nic.Peer{QPN: 2, MAC: macs[1-i], IP: ips[1-i], UDPSource: 0xC000}); err != nil {
-			fab.Close()
-			return nil, err
-		}
-	}
-	return p, nil
-}
-
 // latency measures one 64-byte SEND: from the cycle the sender's doorbell write is taken to the
 // cycle the receiver's CQE has been written whole (its phase bit, in its last byte, is set).
 func latency(c SimConfig, dma sim.DMAModel) (uint64, error) {
-	p, err := newBenchPair(c, dma, 1024, 16)
+	p, err := newSimPair(c, pairOptions{dma: &dma, entries: 16})
 	if err != nil {
 		return 0, err
 	}
@@ -95,7 +42,7 @@ func latency(c SimConfig, dma sim.DMAModel) (uint64, error) {
 	if err := p.fab.Step(100); err != nil { // let the receive doorbell settle
 		return 0, err
 	}
-	cq := regs.CQE(cqeOf(p.qp[1]))
+	cq := regs.CQE(p.qp[1].CQEntry(0))
 	if err := p.qp[0].PostSend(nic.SendWR{WRID: 2, Addr: src.IOVA, Length: 64}); err != nil {
 		return 0, err
 	}
@@ -112,13 +59,10 @@ func latency(c SimConfig, dma sim.DMAModel) (uint64, error) {
 	return 0, errors.New("bench: the 64-byte message never completed")
 }
 
-// cqeOf returns the memory of the first entry of a fresh connection's CQ.
-func cqeOf(q *nic.QP) []byte { return q.CQEntry(0) }
-
 // stream sends n messages of size bytes back to back and returns the sender's transmitted data
 // frames, the receiver's ACK frames and the cycles run.
 func stream(c SimConfig, dma sim.DMAModel, n, size int) (data, acks []sim.Frame, cycles uint64, wall time.Duration, err error) {
-	p, err := newBenchPair(c, dma, 1024, 1024)
+	p, err := newSimPair(c, pairOptions{dma: &dma, entries: 1024, capture: true})
 	if err != nil {
 		return nil, nil, 0, 0, err
 	}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
-	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 
@@ -54,61 +52,17 @@ func SimExchange(c SimConfig, o ExchangeOptions) (rep ExchangeReport, err error)
 	if o.PMTU == 0 {
 		o.PMTU = 1024
 	}
-	fab, err := sim.NewFabric(c.Model)
+	p, err := newSimPair(c, pairOptions{pmtu: o.PMTU, latency: o.Latency, capture: o.Pcap != "",
+		psn: [2]uint32{1000, 2000}})
 	if err != nil {
 		return rep, err
 	}
 	defer func() {
-		if cerr := fab.Close(); err == nil {
+		if cerr := p.fab.Close(); err == nil {
 			err = cerr
 		}
 	}()
-	type side struct {
-		dev *sim.NIC
-		nic *nic.NIC
-		mac net.HardwareAddr
-		ip  netip.Addr
-		qp  *nic.QP
-	}
-	var s [2]*side
-	for i := range s {
-		dev, err := fab.Open(sim.Config{HostMemory: c.HostMemoryMiB << 20, MMIOTimeout: uint32(c.MMIOTimeoutCycles)})
-		if err != nil {
-			return rep, err
-		}
-		n, err := nic.Open(dev)
-		if err != nil {
-			return rep, err
-		}
-		x := &side{dev: dev, nic: n, mac: net.HardwareAddr{0x02, 0x53, 0x41, 0x4E, 0, byte(i + 1)},
-			ip: netip.AddrFrom4([4]byte{192, 168, 77, byte(i + 1)})}
-		if err := n.SetAddress(x.mac, x.ip); err != nil {
-			return rep, err
-		}
-		if err := n.SetPMTU(o.PMTU); err != nil {
-			return rep, err
-		}
-		if err := n.Enable(true); err != nil {
-			return rep, err
-		}
-		if err := dev.Capture(o.Pcap != ""); err != nil {
-			return rep, err
-		}
-		if x.qp, err = n.CreateQP(2, nic.QPConfig{SQEntries: 64, RQEntries: 64}); err != nil {
-			return rep, err
-		}
-		s[i] = x
-	}
-	if err := fab.Link(s[0].dev, s[1].dev, o.Latency); err != nil {
-		return rep, err
-	}
-	for i, x := range s {
-		p := s[1-i]
-		if err := x.qp.LoadForTest(nic.Peer{QPN: 2, MAC: p.mac, IP: p.ip, UDPSource: 0xC000 + uint16(i),
-			SendPSN: uint32(1000 * (i + 1)), ReceivePSN: uint32(1000 * (2 - i))}); err != nil {
-			return rep, err
-		}
-	}
+	fab := p.fab
 
 	// Each side sends every size; buffers are a slot per message.
 	slot := 0
@@ -122,12 +76,12 @@ func SimExchange(c SimConfig, o ExchangeOptions) (rep ExchangeReport, err error)
 	rng := rand.New(rand.NewSource(o.Seed))
 	msgs := make([][][]byte, 2)
 	dst := make([][]byte, 2)
-	for i, x := range s {
-		src, err := x.dev.AllocDMA(slot * len(o.Sizes))
+	for i := range p.dev {
+		src, err := p.dev[i].AllocDMA(slot * len(o.Sizes))
 		if err != nil {
 			return rep, err
 		}
-		in, err := s[1-i].dev.AllocDMA(slot * len(o.Sizes))
+		in, err := p.dev[1-i].AllocDMA(slot * len(o.Sizes))
 		if err != nil {
 			return rep, err
 		}
@@ -142,10 +96,10 @@ func SimExchange(c SimConfig, o ExchangeOptions) (rep ExchangeReport, err error)
 			sends = append(sends, nic.SendWR{WRID: uint64(k), Addr: src.IOVA + uint64(k*slot), Length: uint32(n), Signaled: true})
 			recvs = append(recvs, nic.RecvWR{WRID: uint64(k), Addr: in.IOVA + uint64(k*slot), Length: uint32(slot)})
 		}
-		if err := s[1-i].qp.PostRecv(recvs...); err != nil {
+		if err := p.qp[1-i].PostRecv(recvs...); err != nil {
 			return rep, err
 		}
-		if err := x.qp.PostSend(sends...); err != nil {
+		if err := p.qp[i].PostSend(sends...); err != nil {
 			return rep, err
 		}
 	}
@@ -162,8 +116,8 @@ func SimExchange(c SimConfig, o ExchangeOptions) (rep ExchangeReport, err error)
 		if err := fab.Step(256); err != nil {
 			return rep, err
 		}
-		for i, x := range s {
-			cs, err := x.qp.Poll(want - len(got[i]))
+		for i, q := range p.qp {
+			cs, err := q.Poll(want - len(got[i]))
 			if err != nil {
 				return rep, err
 			}
@@ -171,7 +125,7 @@ func SimExchange(c SimConfig, o ExchangeOptions) (rep ExchangeReport, err error)
 		}
 	}
 	rep.Cycles = fab.Cycles() - start
-	for i := range s {
+	for i := range p.qp {
 		k := 0
 		for _, c := range got[i] {
 			if c.Status != regs.CQEStatusOk {
@@ -193,8 +147,8 @@ func SimExchange(c SimConfig, o ExchangeOptions) (rep ExchangeReport, err error)
 		return rep, nil
 	}
 	var frames [2][]sim.Frame
-	for i, x := range s {
-		if frames[i], err = x.dev.Transmitted(); err != nil {
+	for i, d := range p.dev {
+		if frames[i], err = d.Transmitted(); err != nil {
 			return rep, err
 		}
 		rep.Frames += len(frames[i])
@@ -206,7 +160,7 @@ func SimExchange(c SimConfig, o ExchangeOptions) (rep ExchangeReport, err error)
 	if err != nil {
 		return rep, err
 	}
-	if err := sim.WritePcap(f, s[0].nic.Identity().ClockKHz, frames[0], frames[1]); err != nil {
+	if err := sim.WritePcap(f, p.nic[0].Identity().ClockKHz, frames[0], frames[1]); err != nil {
 		f.Close()
 		return rep, err
 	}

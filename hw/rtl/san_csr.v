@@ -109,8 +109,9 @@ module san_csr #(
 `include "san_regs.vh"
 
 localparam integer QPN_W = $clog2(N_QP);
-// Drop counters: index 0 counts every drop, 1..N_DROP-1 one RxDrop reason each.
-localparam integer N_DROP = 21;
+// Drop counters: index 0 counts every drop, 1..N_DROP-1 one RxDrop reason each (the codes
+// come from the contract, so a new reason gets its counter).
+localparam integer N_DROP = SAN_RX_DROP_MAX + 1;
 
 localparam [1:0] RESP_OKAY = 2'b00;
 localparam [1:0] RESP_SLVERR = 2'b10;
@@ -497,7 +498,7 @@ always @* begin
                 SAN_PORT_RX_FRAMES_ADDR: rdata_next = rx_frames_reg;
                 SAN_PORT_RX_DROP_SEL_ADDR: rdata_next = {27'd0, drop_sel_reg};
                 SAN_PORT_RX_DROP_COUNT_ADDR: begin
-                    if (drop_sel_reg < N_DROP[4:0]) begin
+                    if ({27'd0, drop_sel_reg} < N_DROP) begin
                         rdata_next = drop_cnt_reg[32*drop_sel_reg +: 32];
                     end
                 end

@@ -248,10 +248,12 @@ localparam integer SAN_EQE_SIZE = 256;
 
 // WQEOpcode: Operation of a send work queue entry.
 localparam [7:0] SAN_WQE_OPCODE_SEND = 8'h0;
+localparam integer SAN_WQE_OPCODE_MAX = 0;
 
 // CQEOpcode: What a CQE completes.
 localparam [7:0] SAN_CQE_OPCODE_SEND = 8'h0;
 localparam [7:0] SAN_CQE_OPCODE_RECV = 8'h1;
+localparam integer SAN_CQE_OPCODE_MAX = 1;
 
 // CQEStatus: Outcome of a work request.
 localparam [7:0] SAN_CQE_STATUS_OK = 8'h0;
@@ -262,6 +264,7 @@ localparam [7:0] SAN_CQE_STATUS_RNR_RETRY_EXCEEDED = 8'h4;
 localparam [7:0] SAN_CQE_STATUS_REMOTE_INVALID_REQUEST = 8'h5;
 localparam [7:0] SAN_CQE_STATUS_FLUSHED = 8'h6;
 localparam [7:0] SAN_CQE_STATUS_DMA_ERROR = 8'h7;
+localparam integer SAN_CQE_STATUS_MAX = 7;
 
 // RxDrop: Why the receiver dropped a frame. 1 to 12 follow the order in which the checks are defined (the first failing one is reported), as hw/wire's DropReason does.
 localparam [4:0] SAN_RX_DROP_TRUNCATED = 5'h1;
@@ -284,5 +287,6 @@ localparam [4:0] SAN_RX_DROP_QP_STATE = 5'h11;
 localparam [4:0] SAN_RX_DROP_SEQUENCE = 5'h12;
 localparam [4:0] SAN_RX_DROP_PSN = 5'h13;
 localparam [4:0] SAN_RX_DROP_NO_RECV = 5'h14;
+localparam integer SAN_RX_DROP_MAX = 20;
 
 /* verilator lint_on UNUSEDPARAM */

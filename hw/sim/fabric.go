@@ -17,9 +17,9 @@ import (
 // concurrent use.
 type Fabric struct {
 	clk *clock
-	lib *library // set by the first NIC; guarded by clk.mu
+	lib *library // the model library every NIC of the fabric runs
 	f   *fabric  // guarded by clk.mu; nil once closed
-	// modelPath is the library every NIC of the fabric must share.
+	// modelPath is lib's path, given to each NIC the fabric opens.
 	modelPath string
 }
 

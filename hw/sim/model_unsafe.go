@@ -264,14 +264,18 @@ func (m *model) capture(on bool) {
 	C.call_capture(&m.lib.lib, m.m, C.int(v))
 }
 
-// txPop takes the oldest frame the model queued; nil when there is none.
-func (m *model) txPop(buf []byte) *Frame {
+// txPop takes the oldest frame the model queued; nil when there is none, and an error when the
+// frame does not fit in buf (it stays queued).
+func (m *model) txPop(buf []byte) (*Frame, error) {
 	var first, last C.uint64_t
 	n := C.call_tx_pop(&m.lib.lib, m.m, (*C.uint8_t)(unsafe.Pointer(&buf[0])), C.uint32_t(len(buf)), &first, &last)
-	if n <= 0 {
-		return nil
+	switch {
+	case n == 0:
+		return nil, nil
+	case n < 0:
+		return nil, fmt.Errorf("sim: a transmitted frame is longer than %d bytes", len(buf))
 	}
-	return &Frame{Bytes: append([]byte(nil), buf[:n]...), First: uint64(first), Last: uint64(last)}
+	return &Frame{Bytes: append([]byte(nil), buf[:n]...), First: uint64(first), Last: uint64(last)}, nil
 }
 
 // fabric is the harness's shared clock for several models.

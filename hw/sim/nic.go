@@ -294,11 +294,12 @@ func (n *NIC) Transmitted() ([]Frame, error) {
 		return nil, driver.ErrClosed
 	}
 	var out []Frame
+	// A frame the NIC sends is at most 4165 bytes; a longer one (an RTL fault) is an error.
 	buf := make([]byte, 16384)
 	for {
-		f := n.model.txPop(buf)
-		if f == nil {
-			return out, nil
+		f, err := n.model.txPop(buf)
+		if f == nil || err != nil {
+			return out, err
 		}
 		out = append(out, *f)
 	}

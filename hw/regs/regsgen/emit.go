@@ -102,9 +102,13 @@ func Verilog(c *Contract) []byte {
 	for _, e := range c.Enums {
 		fmt.Fprintf(&w, "\n// %s: %s\n", e.Name, oneLine(e.Doc))
 		pre := "SAN_" + upperSnake(e.Name)
+		var top uint64
 		for _, v := range e.Values {
 			p(e.Width, pre+"_"+v.Name, v.Value, "")
+			top = max(top, v.Value)
 		}
+		// The highest code, so that tables indexed by code are sized from the contract.
+		fmt.Fprintf(&w, "localparam integer %s_MAX = %d;\n", pre, top)
 	}
 	w.WriteString("\n/* verilator lint_on UNUSEDPARAM */\n")
 	return w.Bytes()
