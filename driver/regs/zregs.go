@@ -9,7 +9,7 @@ import (
 )
 
 // ContractID is the CRC-32 of hw/regs/san_nic.yaml; the NIC reports its own copy in NICContractID.
-const ContractID = 0x35AB5557
+const ContractID = 0x562AEC08
 
 // Block nic: Identity, build parameters, control and status of the whole NIC. Always the first block.
 const (
@@ -82,7 +82,7 @@ const (
 const (
 	PortType         = 0x53414E50 // BLK_TYPE value
 	PortVersionMajor = 0
-	PortVersionMinor = 1
+	PortVersionMinor = 2
 	PortVersionPatch = 0
 	PortBase         = 0x0100 // BAR0 offset of the block header
 )
@@ -115,6 +115,14 @@ const (
 	PortCQOverruns = 0x0130
 	// PortDMAErrors (ro): DMA writes the host completed with an error.
 	PortDMAErrors = 0x0134
+	// PortTimeouts (ro): Retransmit timer expiries (each one a go-back-N retry or, with no retries left, a connection error).
+	PortTimeouts = 0x0138
+	// PortSeqNaks (ro): NAKs (PSN sequence error) received and acted on with a go-back-N retry.
+	PortSeqNaks = 0x013C
+	// PortRnrNaks (ro): RNR NAKs received and acted on (the sender waits its RNR timer, then resends).
+	PortRnrNaks = 0x0140
+	// PortAcksIgnored (ro): ACKs and NAKs ignored: stale (older than the oldest unacknowledged PSN), duplicates, for PSNs never sent, for connections not sending, or with a reserved syndrome.
+	PortAcksIgnored = 0x0144
 )
 
 // Fields of block port's registers: value = (reg >> Shift) & Mask.
@@ -131,7 +139,7 @@ const (
 const (
 	QpcType         = 0x53414E51 // BLK_TYPE value
 	QpcVersionMajor = 0
-	QpcVersionMinor = 1
+	QpcVersionMinor = 2
 	QpcVersionPatch = 0
 	QpcBase         = 0x0200 // BAR0 offset of the block header
 )
@@ -182,6 +190,10 @@ const (
 	QpcCmd = 0x0254
 	// QpcStatus (ro): Progress of the last command.
 	QpcStatus = 0x0258
+	// QpcTransport (rw): Reliable-transport settings to load, with the IB encodings (the fields a CM REQ/REP carries).
+	QpcTransport = 0x025C
+	// QpcQstate (ro): Transport state of the connection named by the last QUERY.
+	QpcQstate = 0x0260
 )
 
 // Fields of block qpc's registers: value = (reg >> Shift) & Mask.
@@ -201,12 +213,33 @@ const (
 	// QpcCmdLoad: Load the staging registers into connection QPN.
 	QpcCmdLoadShift = 0
 	QpcCmdLoadMask  = 0x1
-	// QpcStatusBusy: A load is waiting for the engines.
+	// QpcCmdQuery: Read connection QPN's transport state into QSTATE (a QPN at or above BUILD_N_QP is refused as for LOAD).
+	QpcCmdQueryShift = 1
+	QpcCmdQueryMask  = 0x1
+	// QpcStatusBusy: A load or query is waiting for the engines.
 	QpcStatusBusyShift = 0
 	QpcStatusBusyMask  = 0x1
-	// QpcStatusError: The last LOAD was refused (bad staging registers).
+	// QpcStatusError: The last command was refused (bad staging registers).
 	QpcStatusErrorShift = 1
 	QpcStatusErrorMask  = 0x1
+	// QpcTransportRetryCnt: Retries after a retransmit timeout or a PSN sequence NAK without progress in between, 0 to 7; one more failure completes the oldest request with RETRY_EXCEEDED and puts the connection in error.
+	QpcTransportRetryCntShift = 0
+	QpcTransportRetryCntMask  = 0x7
+	// QpcTransportRnrRetry: Retries after RNR NAKs, 0 to 6, or 7 for unlimited; then RNR_RETRY_EXCEEDED and error.
+	QpcTransportRnrRetryShift = 4
+	QpcTransportRnrRetryMask  = 0x7
+	// QpcTransportTimeout: Local ACK timeout: 4.096 us x 2^TIMEOUT at the build clock (BUILD_CLK_KHZ); 0 disables the timer.
+	QpcTransportTimeoutShift = 8
+	QpcTransportTimeoutMask  = 0x1F
+	// QpcTransportMinRnrTimer: RNR timer code (IB table: 1 = 0.01 ms .. 31 = 491.52 ms, 0 = 655.36 ms) sent in this side's RNR NAKs.
+	QpcTransportMinRnrTimerShift = 16
+	QpcTransportMinRnrTimerMask  = 0x1F
+	// QpcQstateRTS: Loaded ready to send and receive.
+	QpcQstateRTSShift = 0
+	QpcQstateRTSMask  = 0x1
+	// QpcQstateError: In the error state: retries exhausted or the peer NAKed an error; it sends nothing more.
+	QpcQstateErrorShift = 1
+	QpcQstateErrorMask  = 0x1
 )
 
 // Registers lists every register of every block, for tools and tests.
@@ -214,7 +247,7 @@ var Registers = []Register{
 	{Block: "nic", Name: "BLK_TYPE", Offset: 0x0000, Access: ReadOnly, Reset: 0x53414E43, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BLK_VERSION", Offset: 0x0004, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BLK_NEXT", Offset: 0x0008, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
-	{Block: "nic", Name: "CONTRACT_ID", Offset: 0x000C, Access: ReadOnly, Reset: 0x35AB5557, ResetKnown: true, ResetParam: ""},
+	{Block: "nic", Name: "CONTRACT_ID", Offset: 0x000C, Access: ReadOnly, Reset: 0x562AEC08, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BUILD_DATA_WIDTH", Offset: 0x0010, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "DATA_WIDTH"},
 	{Block: "nic", Name: "BUILD_N_QP", Offset: 0x0014, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "N_QP"},
 	{Block: "nic", Name: "BUILD_CLK_KHZ", Offset: 0x0018, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "CLK_KHZ"},
@@ -228,7 +261,7 @@ var Registers = []Register{
 	{Block: "nic", Name: "CYCLE_HI", Offset: 0x0044, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BAD_ACCESS", Offset: 0x0048, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "port", Name: "BLK_TYPE", Offset: 0x0100, Access: ReadOnly, Reset: 0x53414E50, ResetKnown: true, ResetParam: ""},
-	{Block: "port", Name: "BLK_VERSION", Offset: 0x0104, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
+	{Block: "port", Name: "BLK_VERSION", Offset: 0x0104, Access: ReadOnly, Reset: 0x200, ResetKnown: true, ResetParam: ""},
 	{Block: "port", Name: "BLK_NEXT", Offset: 0x0108, Access: ReadOnly, Reset: 0x200, ResetKnown: true, ResetParam: ""},
 	{Block: "port", Name: "MAC_HI", Offset: 0x0110, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "port", Name: "MAC_LO", Offset: 0x0114, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
@@ -240,8 +273,12 @@ var Registers = []Register{
 	{Block: "port", Name: "RX_DROP_COUNT", Offset: 0x012C, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "port", Name: "CQ_OVERRUNS", Offset: 0x0130, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "port", Name: "DMA_ERRORS", Offset: 0x0134, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "port", Name: "TIMEOUTS", Offset: 0x0138, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "port", Name: "SEQ_NAKS", Offset: 0x013C, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "port", Name: "RNR_NAKS", Offset: 0x0140, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "port", Name: "ACKS_IGNORED", Offset: 0x0144, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "qpc", Name: "BLK_TYPE", Offset: 0x0200, Access: ReadOnly, Reset: 0x53414E51, ResetKnown: true, ResetParam: ""},
-	{Block: "qpc", Name: "BLK_VERSION", Offset: 0x0204, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "BLK_VERSION", Offset: 0x0204, Access: ReadOnly, Reset: 0x200, ResetKnown: true, ResetParam: ""},
 	{Block: "qpc", Name: "BLK_NEXT", Offset: 0x0208, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "qpc", Name: "QPN", Offset: 0x0210, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "qpc", Name: "STATE", Offset: 0x0214, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
@@ -262,6 +299,8 @@ var Registers = []Register{
 	{Block: "qpc", Name: "CQ_VECTOR", Offset: 0x0250, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "qpc", Name: "CMD", Offset: 0x0254, Access: WriteOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "qpc", Name: "STATUS", Offset: 0x0258, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "TRANSPORT", Offset: 0x025C, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "QSTATE", Offset: 0x0260, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 }
 
 // Doorbell pages: One 4 KiB page per connection context (queue pair) from `base`, so a page can be mapped on its own. Page n belongs to connection n; there are BUILD_N_QP pages. The registers are write-only (reads answer 0); other offsets in a page answer SLVERR. A doorbell of a connection in reset is ignored.
@@ -333,16 +372,20 @@ const (
 	CQEStatusLocalLength CQEStatus = 1
 	// CQEStatusBadWQE: The work queue entry was malformed (opcode, length); nothing was sent.
 	CQEStatusBadWQE CQEStatus = 2
-	// CQEStatusRetryExceeded: No acknowledgement within the retry count; the connection is in error.
+	// CQEStatusRetryExceeded: Not acknowledged within the retry count (timeouts, PSN sequence NAKs); the connection is in error.
 	CQEStatusRetryExceeded CQEStatus = 3
-	// CQEStatusRnrRetryExceeded: The peer had no receive posted within the RNR retry count.
+	// CQEStatusRnrRetryExceeded: The peer had no receive posted within the RNR retry count; the connection is in error.
 	CQEStatusRnrRetryExceeded CQEStatus = 4
-	// CQEStatusRemoteInvalidRequest: The peer NAKed the message as an invalid request.
+	// CQEStatusRemoteInvalidRequest: The peer NAKed the message as an invalid request (opcode sequence); the connection is in error.
 	CQEStatusRemoteInvalidRequest CQEStatus = 5
 	// CQEStatusFlushed: The connection entered the error state before the request completed.
 	CQEStatusFlushed CQEStatus = 6
 	// CQEStatusDMAError: Host memory could not be read or written.
 	CQEStatusDMAError CQEStatus = 7
+	// CQEStatusRemoteAccessError: The peer NAKed the message with a remote access error; the connection is in error.
+	CQEStatusRemoteAccessError CQEStatus = 8
+	// CQEStatusRemoteOpError: The peer NAKed the message with a remote operational error; the connection is in error.
+	CQEStatusRemoteOpError CQEStatus = 9
 )
 
 // String returns the contract's name of the code.
@@ -364,12 +407,16 @@ func (v CQEStatus) String() string {
 		return "FLUSHED"
 	case CQEStatusDMAError:
 		return "DMA_ERROR"
+	case CQEStatusRemoteAccessError:
+		return "REMOTE_ACCESS_ERROR"
+	case CQEStatusRemoteOpError:
+		return "REMOTE_OP_ERROR"
 	}
 	return fmt.Sprintf("CQEStatus(%d)", uint64(v))
 }
 
 // CQEStatusValues lists the codes of CQEStatus in the contract's order.
-var CQEStatusValues = []CQEStatus{CQEStatusOk, CQEStatusLocalLength, CQEStatusBadWQE, CQEStatusRetryExceeded, CQEStatusRnrRetryExceeded, CQEStatusRemoteInvalidRequest, CQEStatusFlushed, CQEStatusDMAError}
+var CQEStatusValues = []CQEStatus{CQEStatusOk, CQEStatusLocalLength, CQEStatusBadWQE, CQEStatusRetryExceeded, CQEStatusRnrRetryExceeded, CQEStatusRemoteInvalidRequest, CQEStatusFlushed, CQEStatusDMAError, CQEStatusRemoteAccessError, CQEStatusRemoteOpError}
 
 // RxDrop: Why the receiver dropped a frame. 1 to 12 follow the order in which the checks are defined (the first failing one is reported), as hw/wire's DropReason does.
 type RxDrop uint8
@@ -410,12 +457,14 @@ const (
 	RxDropOversize RxDrop = 16
 	// RxDropQPState: The destination connection is not ready to receive (never loaded, or reset); QP 1 until the connection manager exists.
 	RxDropQPState RxDrop = 17
-	// RxDropSequence: Opcode out of sequence: a MIDDLE or LAST outside a message, or a FIRST or ONLY inside one.
+	// RxDropSequence: Opcode out of sequence at the expected PSN: a MIDDLE or LAST outside a message, or a FIRST or ONLY inside one; answered with a NAK (invalid request).
 	RxDropSequence RxDrop = 18
-	// RxDropPSN: PSN other than the expected one (the reliable transport answers these with a NAK).
+	// RxDropPSN: PSN ahead of the expected one (a gap); the first of each gap is answered with a NAK (PSN sequence error) carrying the expected PSN.
 	RxDropPSN RxDrop = 19
-	// RxDropNoRecv: A message's first packet found no receive buffer posted (the reliable transport answers with an RNR NAK).
+	// RxDropNoRecv: A message's first packet found no receive buffer posted; answered with an RNR NAK.
 	RxDropNoRecv RxDrop = 20
+	// RxDropDuplicate: PSN already received (behind the expected one); answered with an ACK of the last PSN received.
+	RxDropDuplicate RxDrop = 21
 )
 
 // String returns the contract's name of the code.
@@ -461,12 +510,55 @@ func (v RxDrop) String() string {
 		return "PSN"
 	case RxDropNoRecv:
 		return "NO_RECV"
+	case RxDropDuplicate:
+		return "DUPLICATE"
 	}
 	return fmt.Sprintf("RxDrop(%d)", uint64(v))
 }
 
 // RxDropValues lists the codes of RxDrop in the contract's order.
-var RxDropValues = []RxDrop{RxDropTruncated, RxDropEtherType, RxDropIPVersion, RxDropIPLength, RxDropIPProtocol, RxDropUDPPort, RxDropUDPLength, RxDropTver, RxDropPkey, RxDropOpcode, RxDropICRC, RxDropLength, RxDropMACError, RxDropQPRange, RxDropNoRoom, RxDropOversize, RxDropQPState, RxDropSequence, RxDropPSN, RxDropNoRecv}
+var RxDropValues = []RxDrop{RxDropTruncated, RxDropEtherType, RxDropIPVersion, RxDropIPLength, RxDropIPProtocol, RxDropUDPPort, RxDropUDPLength, RxDropTver, RxDropPkey, RxDropOpcode, RxDropICRC, RxDropLength, RxDropMACError, RxDropQPRange, RxDropNoRoom, RxDropOversize, RxDropQPState, RxDropSequence, RxDropPSN, RxDropNoRecv, RxDropDuplicate}
+
+// AethSyndrome: AETH syndromes the NIC sends and acts on (IBA 9.7.5.1; bits 6:5 are the type, 4:0 the credit count, RNR timer code or NAK code).
+type AethSyndrome uint8
+
+// Values of AethSyndrome.
+const (
+	// AethSyndromeAck: ACK, credit count 31 (no end-to-end credits), as rxe sends.
+	AethSyndromeAck AethSyndrome = 31
+	// AethSyndromeRnrNak: RNR NAK; the low 5 bits carry the RNR timer code.
+	AethSyndromeRnrNak AethSyndrome = 32
+	// AethSyndromeNakPSNSeq: NAK: PSN sequence error; the PSN is the one expected.
+	AethSyndromeNakPSNSeq AethSyndrome = 96
+	// AethSyndromeNakInvalidRequest: NAK: invalid request (opcode sequence).
+	AethSyndromeNakInvalidRequest AethSyndrome = 97
+	// AethSyndromeNakRemoteAccess: NAK: remote access error.
+	AethSyndromeNakRemoteAccess AethSyndrome = 98
+	// AethSyndromeNakRemoteOp: NAK: remote operational error.
+	AethSyndromeNakRemoteOp AethSyndrome = 99
+)
+
+// String returns the contract's name of the code.
+func (v AethSyndrome) String() string {
+	switch v {
+	case AethSyndromeAck:
+		return "ACK"
+	case AethSyndromeRnrNak:
+		return "RNR_NAK"
+	case AethSyndromeNakPSNSeq:
+		return "NAK_PSN_SEQ"
+	case AethSyndromeNakInvalidRequest:
+		return "NAK_INVALID_REQUEST"
+	case AethSyndromeNakRemoteAccess:
+		return "NAK_REMOTE_ACCESS"
+	case AethSyndromeNakRemoteOp:
+		return "NAK_REMOTE_OP"
+	}
+	return fmt.Sprintf("AethSyndrome(%d)", uint64(v))
+}
+
+// AethSyndromeValues lists the codes of AethSyndrome in the contract's order.
+var AethSyndromeValues = []AethSyndrome{AethSyndromeAck, AethSyndromeRnrNak, AethSyndromeNakPSNSeq, AethSyndromeNakInvalidRequest, AethSyndromeNakRemoteAccess, AethSyndromeNakRemoteOp}
 
 // SendWQESize is the size of a SendWQE in bytes.
 const SendWQESize = 64
@@ -553,13 +645,13 @@ const CQESize = 32
 // It must be at least CQESize bytes long.
 type CQE []byte
 
-// WrID returns the WR_ID field: WR_ID of the completed work request.
+// WrID returns the WR_ID field: WR_ID of the completed receive request (0 for sends).
 func (s CQE) WrID() uint64 { return binary.LittleEndian.Uint64(s[0:]) }
 
 // SetWrID sets the WR_ID field.
 func (s CQE) SetWrID(v uint64) { binary.LittleEndian.PutUint64(s[0:], v) }
 
-// ByteLen returns the BYTE_LEN field: Bytes received (receive) or sent (send).
+// ByteLen returns the BYTE_LEN field: Bytes received (0 for sends).
 func (s CQE) ByteLen() uint32 { return binary.LittleEndian.Uint32(s[8:]) }
 
 // SetByteLen sets the BYTE_LEN field.
@@ -582,6 +674,12 @@ func (s CQE) Status() uint8 { return s[17] }
 
 // SetStatus sets the STATUS field.
 func (s CQE) SetStatus(v uint8) { s[17] = v }
+
+// WQEIndex returns the WQE_INDEX field: Free-running index of the completed WQE in its ring. A send completion carries only this (WR_ID and BYTE_LEN are 0): the driver keeps what it posted, and a completion also retires the unsignaled sends before it.
+func (s CQE) WQEIndex() uint16 { return binary.LittleEndian.Uint16(s[20:]) }
+
+// SetWQEIndex sets the WQE_INDEX field.
+func (s CQE) SetWQEIndex(v uint16) { binary.LittleEndian.PutUint16(s[20:], v) }
 
 // Flags returns the FLAGS field: Ownership and event flags.
 func (s CQE) Flags() uint8 { return s[31] }

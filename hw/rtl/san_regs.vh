@@ -6,7 +6,7 @@
 /* verilator lint_off UNUSEDPARAM */
 
 // CRC-32 of hw/regs/san_nic.yaml
-localparam [31:0] SAN_CONTRACT_ID = 32'h35AB5557;
+localparam [31:0] SAN_CONTRACT_ID = 32'h562AEC08;
 
 // Block nic: Identity, build parameters, control and status of the whole NIC. Always the first block.
 localparam [31:0] SAN_NIC_TYPE = 32'h53414E43;
@@ -67,7 +67,7 @@ localparam [31:0] SAN_NIC_BAD_ACCESS_RESET = 32'h0;
 
 // Block port: The Ethernet/IPv4 port: the NIC's addresses, the path MTU and the traffic counters. Counters wrap modulo 2^32.
 localparam [31:0] SAN_PORT_TYPE = 32'h53414E50;
-localparam [31:0] SAN_PORT_VERSION = 32'h100;
+localparam [31:0] SAN_PORT_VERSION = 32'h200;
 localparam [31:0] SAN_PORT_BASE = 32'h100;
 // BLK_TYPE (ro): Block type, "SANP".
 localparam [31:0] SAN_PORT_BLK_TYPE_ADDR = 32'h100;
@@ -110,10 +110,22 @@ localparam [31:0] SAN_PORT_CQ_OVERRUNS_RESET = 32'h0;
 // DMA_ERRORS (ro): DMA writes the host completed with an error.
 localparam [31:0] SAN_PORT_DMA_ERRORS_ADDR = 32'h134;
 localparam [31:0] SAN_PORT_DMA_ERRORS_RESET = 32'h0;
+// TIMEOUTS (ro): Retransmit timer expiries (each one a go-back-N retry or, with no retries left, a connection error).
+localparam [31:0] SAN_PORT_TIMEOUTS_ADDR = 32'h138;
+localparam [31:0] SAN_PORT_TIMEOUTS_RESET = 32'h0;
+// SEQ_NAKS (ro): NAKs (PSN sequence error) received and acted on with a go-back-N retry.
+localparam [31:0] SAN_PORT_SEQ_NAKS_ADDR = 32'h13C;
+localparam [31:0] SAN_PORT_SEQ_NAKS_RESET = 32'h0;
+// RNR_NAKS (ro): RNR NAKs received and acted on (the sender waits its RNR timer, then resends).
+localparam [31:0] SAN_PORT_RNR_NAKS_ADDR = 32'h140;
+localparam [31:0] SAN_PORT_RNR_NAKS_RESET = 32'h0;
+// ACKS_IGNORED (ro): ACKs and NAKs ignored: stale (older than the oldest unacknowledged PSN), duplicates, for PSNs never sent, for connections not sending, or with a reserved syndrome.
+localparam [31:0] SAN_PORT_ACKS_IGNORED_ADDR = 32'h144;
+localparam [31:0] SAN_PORT_ACKS_IGNORED_RESET = 32'h0;
 
 // Block qpc: Test-only connection setup: software fills the staging registers and writes CMD.LOAD to load them into connection QPN, as the out-of-band setups of FPGA RDMA stacks do. A load resets the connection's ring indices, its CQ to the first lap (disarmed) and its message state. The connection manager replaces this path for real connections. Staging registers cannot change while STATUS.BUSY is set (writes wait).
 localparam [31:0] SAN_QPC_TYPE = 32'h53414E51;
-localparam [31:0] SAN_QPC_VERSION = 32'h100;
+localparam [31:0] SAN_QPC_VERSION = 32'h200;
 localparam [31:0] SAN_QPC_BASE = 32'h200;
 // BLK_TYPE (ro): Block type, "SANQ".
 localparam [31:0] SAN_QPC_BLK_TYPE_ADDR = 32'h200;
@@ -186,6 +198,8 @@ localparam [31:0] SAN_QPC_CMD_ADDR = 32'h254;
 localparam [31:0] SAN_QPC_CMD_RESET = 32'h0;
 localparam integer SAN_QPC_CMD_LOAD_LSB = 0;
 localparam integer SAN_QPC_CMD_LOAD_WIDTH = 1;
+localparam integer SAN_QPC_CMD_QUERY_LSB = 1;
+localparam integer SAN_QPC_CMD_QUERY_WIDTH = 1;
 // STATUS (ro): Progress of the last command.
 localparam [31:0] SAN_QPC_STATUS_ADDR = 32'h258;
 localparam [31:0] SAN_QPC_STATUS_RESET = 32'h0;
@@ -193,6 +207,24 @@ localparam integer SAN_QPC_STATUS_BUSY_LSB = 0;
 localparam integer SAN_QPC_STATUS_BUSY_WIDTH = 1;
 localparam integer SAN_QPC_STATUS_ERROR_LSB = 1;
 localparam integer SAN_QPC_STATUS_ERROR_WIDTH = 1;
+// TRANSPORT (rw): Reliable-transport settings to load, with the IB encodings (the fields a CM REQ/REP carries).
+localparam [31:0] SAN_QPC_TRANSPORT_ADDR = 32'h25C;
+localparam [31:0] SAN_QPC_TRANSPORT_RESET = 32'h0;
+localparam integer SAN_QPC_TRANSPORT_RETRY_CNT_LSB = 0;
+localparam integer SAN_QPC_TRANSPORT_RETRY_CNT_WIDTH = 3;
+localparam integer SAN_QPC_TRANSPORT_RNR_RETRY_LSB = 4;
+localparam integer SAN_QPC_TRANSPORT_RNR_RETRY_WIDTH = 3;
+localparam integer SAN_QPC_TRANSPORT_TIMEOUT_LSB = 8;
+localparam integer SAN_QPC_TRANSPORT_TIMEOUT_WIDTH = 5;
+localparam integer SAN_QPC_TRANSPORT_MIN_RNR_TIMER_LSB = 16;
+localparam integer SAN_QPC_TRANSPORT_MIN_RNR_TIMER_WIDTH = 5;
+// QSTATE (ro): Transport state of the connection named by the last QUERY.
+localparam [31:0] SAN_QPC_QSTATE_ADDR = 32'h260;
+localparam [31:0] SAN_QPC_QSTATE_RESET = 32'h0;
+localparam integer SAN_QPC_QSTATE_RTS_LSB = 0;
+localparam integer SAN_QPC_QSTATE_RTS_WIDTH = 1;
+localparam integer SAN_QPC_QSTATE_ERROR_LSB = 1;
+localparam integer SAN_QPC_QSTATE_ERROR_WIDTH = 1;
 
 // Doorbell pages: One 4 KiB page per connection context (queue pair) from `base`, so a page can be mapped on its own. Page n belongs to connection n; there are BUILD_N_QP pages. The registers are write-only (reads answer 0); other offsets in a page answer SLVERR. A doorbell of a connection in reset is ignored.
 localparam [31:0] SAN_DB_BASE = 32'h100000;
@@ -238,6 +270,8 @@ localparam integer SAN_CQE_OPCODE_OFFSET = 16;
 localparam integer SAN_CQE_OPCODE_BYTES = 1;
 localparam integer SAN_CQE_STATUS_OFFSET = 17;
 localparam integer SAN_CQE_STATUS_BYTES = 1;
+localparam integer SAN_CQE_WQE_INDEX_OFFSET = 20;
+localparam integer SAN_CQE_WQE_INDEX_BYTES = 2;
 localparam integer SAN_CQE_FLAGS_OFFSET = 31;
 localparam integer SAN_CQE_FLAGS_BYTES = 1;
 localparam integer SAN_CQE_FLAGS_SOLICITED_LSB = 0;
@@ -264,7 +298,9 @@ localparam [7:0] SAN_CQE_STATUS_RNR_RETRY_EXCEEDED = 8'h4;
 localparam [7:0] SAN_CQE_STATUS_REMOTE_INVALID_REQUEST = 8'h5;
 localparam [7:0] SAN_CQE_STATUS_FLUSHED = 8'h6;
 localparam [7:0] SAN_CQE_STATUS_DMA_ERROR = 8'h7;
-localparam integer SAN_CQE_STATUS_MAX = 7;
+localparam [7:0] SAN_CQE_STATUS_REMOTE_ACCESS_ERROR = 8'h8;
+localparam [7:0] SAN_CQE_STATUS_REMOTE_OP_ERROR = 8'h9;
+localparam integer SAN_CQE_STATUS_MAX = 9;
 
 // RxDrop: Why the receiver dropped a frame. 1 to 12 follow the order in which the checks are defined (the first failing one is reported), as hw/wire's DropReason does.
 localparam [4:0] SAN_RX_DROP_TRUNCATED = 5'h1;
@@ -287,6 +323,16 @@ localparam [4:0] SAN_RX_DROP_QP_STATE = 5'h11;
 localparam [4:0] SAN_RX_DROP_SEQUENCE = 5'h12;
 localparam [4:0] SAN_RX_DROP_PSN = 5'h13;
 localparam [4:0] SAN_RX_DROP_NO_RECV = 5'h14;
-localparam integer SAN_RX_DROP_MAX = 20;
+localparam [4:0] SAN_RX_DROP_DUPLICATE = 5'h15;
+localparam integer SAN_RX_DROP_MAX = 21;
+
+// AethSyndrome: AETH syndromes the NIC sends and acts on (IBA 9.7.5.1; bits 6:5 are the type, 4:0 the credit count, RNR timer code or NAK code).
+localparam [7:0] SAN_AETH_SYNDROME_ACK = 8'h1F;
+localparam [7:0] SAN_AETH_SYNDROME_RNR_NAK = 8'h20;
+localparam [7:0] SAN_AETH_SYNDROME_NAK_PSN_SEQ = 8'h60;
+localparam [7:0] SAN_AETH_SYNDROME_NAK_INVALID_REQUEST = 8'h61;
+localparam [7:0] SAN_AETH_SYNDROME_NAK_REMOTE_ACCESS = 8'h62;
+localparam [7:0] SAN_AETH_SYNDROME_NAK_REMOTE_OP = 8'h63;
+localparam integer SAN_AETH_SYNDROME_MAX = 99;
 
 /* verilator lint_on UNUSEDPARAM */
