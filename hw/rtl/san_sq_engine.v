@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // san_sq_engine: the send queues of all connections: doorbells schedule connections round-robin;
 // each turn fetches one SendWQE, segments its message at the path MTU, reads each packet's
-// payload into a buffer and hands on transmit descriptors, payload and completions.
+// payload into a buffer and hands on transmit descriptors and payload, and records for the
+// completer (san_completer), which acknowledges them, completes WQEs and asks for go-back-N.
 
 `resetall
 `timescale 1ns / 1ps
@@ -23,27 +24,43 @@
 //              written to the payload buffer in issue order, and each packet's last beat pushes
 //              its error bit into the arrival FIFO.
 //  message     pairs a fetched WQE with its connection, checks it, gives it its PSNs
-//              (read-modify-write of the PSN table), queues it for the emitter and issues one
-//              read per packet, each once the buffer has room for the packet (whole beats) and
-//              a packet credit is free.
-//  emitter     segments each message again and presents a packet's descriptor only once its
+//              (read-modify-write of the PSN table) and cuts it into chunks: packets up to the
+//              message's end or a PSN whose low 6 bits are all ones, so AckReq (on each chunk's
+//              last packet) comes at least every 64 packets. A chunk starts only once all its
+//              PSNs are inside the window (WINDOW PSNs from the oldest unacknowledged one); each
+//              is queued for the emitter, then one read per packet is issued, each once the
+//              buffer has room for the packet (whole beats) and a packet credit is free.
+//  emitter     segments each chunk again and presents a packet's descriptor only once its
 //              payload is entirely in the buffer (its arrival record is there), so the frame
-//              builder never waits for host memory mid-frame. The last packet queues the CQE.
-//  payload     streams each handed-over descriptor's bytes from the buffer; a CQE is released
-//              once its message's last payload beat (or descriptor, with no payload) has been
-//              taken, in order.
+//              builder never waits for host memory mid-frame. Each chunk's last packet pushes a
+//              record for the completer in the same cycle (before the frame can be acked).
+//  payload     streams each handed-over descriptor's bytes from the buffer (or drops them).
+//
+// Reliability. The completer sends two things. Progress (s_una_*: the oldest unacknowledged PSN
+// and the ring index of the oldest incomplete WQE) bounds the PSN window and the WQEs fetched
+// ahead (MSG_WINDOW, the completer's table). Commands (s_rw_*) make a connection go back: its
+// epoch is bumped at once, so everything of it already in the pipeline (fetched WQEs, chunks,
+// packets whose payload is buffered) is dropped where it stands - chunks at the message stage,
+// packets at the emitter, whose payload is then read out of the buffer and discarded; then,
+// unless the command holds the connection (RNR wait, error), its consumer index goes back to
+// the WQE named and the next turn fetches it again from host memory and resumes it at the
+// packet named, with that WQE's PSNs: payload is re-read at the right offset, mid-message
+// too. Resent messages get the same PSNs and the same records as the first time.
 //
 // Reads in flight are bounded by the WQE FIFO (WQ_DEPTH fetches) and the packet credits
-// (PKT_DEPTH payload reads); the order FIFO holds both. Errors: a WQE read that returns tuser
-// completes with DMA_ERROR (byte_len 0, wr_id as read), and a WQE with an unknown opcode or a
-// length of 2^31 or more with BAD_WQE (byte_len 0), signaled or not; both send nothing and take
-// no PSN. tuser on a payload read still sends the message and completes it with DMA_ERROR.
+// (PKT_DEPTH payload reads); the order FIFO holds both. Errors (in the record's status, for the
+// completer's CQE): a WQE read that returns tuser gives DMA_ERROR, and a WQE with an unknown
+// opcode or a length of 2^31 or more BAD_WQE; both send nothing and take no PSN. tuser on a
+// payload read still sends the message and records it with DMA_ERROR.
+//
+// The window stalls the message stage for every connection (one in-order pipeline): a
+// connection waiting for acknowledgements holds up those behind it until they come, or until
+// its retransmit timer makes it go back (which drops its waiting chunk).
 //
 // A context load is taken whenever ctx_load_ready is 1: whenever the table FSM is between
-// operations, at least every other cycle (the message stage defers its PSN write to it).
-// Messages already fetched finish with the addressing they were fetched with. A connection is
-// loaded while it has nothing posted; loading one with messages in flight is a driver error
-// that may leave it with either PSN but harms no other connection.
+// operations and no progress update arrives, at least every other cycle (the message stage
+// defers its PSN write to it). It bumps the connection's epoch, so anything of the previous
+// context still in the pipeline is dropped.
 module san_sq_engine #(
     // Stream width in bits; a power of two from 64 to 512.
     parameter DATA_WIDTH = 64,
@@ -69,7 +86,12 @@ module san_sq_engine #(
     // starting from idle with 0-cycle reads then waits 79 cycles once).
     parameter RD_AHEAD = 128,
     // WQEs that may always be fetched ahead of the message stage; 1 to WQ_DEPTH.
-    parameter WQ_AHEAD = 4
+    parameter WQ_AHEAD = 4,
+    // PSNs that may be sent beyond the oldest unacknowledged one; 64 to 2^22.
+    parameter WINDOW = 128,
+    // WQEs that may be fetched beyond the oldest incomplete one (the completer's table);
+    // a power of two from 2 to 256, equal to the completer's.
+    parameter MSG_WINDOW = 32
 ) (
     input  wire                     clk,
     input  wire                     rst,
@@ -132,15 +154,34 @@ module san_sq_engine #(
     input  wire                     m_axis_pay_tready,
     output wire                     m_axis_pay_tlast,
 
-    // Completions
-    output wire [$clog2(N_QP)-1:0]  m_cqe_qpn,
-    output wire [63:0]              m_cqe_wr_id,
-    output wire [31:0]              m_cqe_byte_len,
-    output wire [7:0]               m_cqe_opcode,
-    output wire [7:0]               m_cqe_status,
-    output wire                     m_cqe_solicited,
-    output wire                     m_cqe_valid,
-    input  wire                     m_cqe_ready
+    // Records for the completer: one per chunk, in hand-over order. last: the WQE's last packet
+    // (or a WQE that sends nothing), with its ring index, first PSN, the PSN after it, signaled
+    // and status (SAN_CQE_STATUS_OK, _BAD_WQE or _DMA_ERROR); otherwise only end_psn counts.
+    output wire [$clog2(N_QP)-1:0]  m_rec_qpn,
+    output wire                     m_rec_last,
+    output wire [15:0]              m_rec_idx,
+    output wire [23:0]              m_rec_first_psn,
+    output wire [23:0]              m_rec_end_psn,
+    output wire                     m_rec_signaled,
+    output wire [7:0]               m_rec_status,
+    output wire                     m_rec_valid,
+    input  wire                     m_rec_ready,
+
+    // Go-back-N commands from the completer: drop everything in flight for qpn; unless hold,
+    // resend from packet pkt of the WQE at ring index idx, whose first PSN is psn
+    input  wire [$clog2(N_QP)-1:0]  s_rw_qpn,
+    input  wire                     s_rw_hold,
+    input  wire [15:0]              s_rw_idx,
+    input  wire [23:0]              s_rw_psn,
+    input  wire [23:0]              s_rw_pkt,
+    input  wire                     s_rw_valid,
+    output wire                     s_rw_ready,
+
+    // Progress from the completer (always taken): oldest unacknowledged PSN, oldest incomplete WQE
+    input  wire [$clog2(N_QP)-1:0]  s_una_qpn,
+    input  wire [23:0]              s_una_psn,
+    input  wire [15:0]              s_una_idx,
+    input  wire                     s_una_valid
 );
 
 `include "san_regs.vh"
@@ -159,10 +200,12 @@ localparam integer RDO_W = CNT_W + 1 > 17 ? CNT_W + 1 : 17;
 // a packet credit.
 localparam integer ORD_DEPTH = 2 ** $clog2(WQ_DEPTH + PKT_DEPTH);
 localparam integer PKT_W = $clog2(PKT_DEPTH) + 1;
-// Handed-over descriptors whose payload (or CQE release) is still to come, and CQEs waiting.
+// Handed-over (or dropped) packets whose payload is still to be read out of the buffer, and
+// records waiting for the completer.
 localparam integer LEN_DEPTH = 16;
-localparam integer CQE_DEPTH = 16;
-localparam integer REL_W = $clog2(CQE_DEPTH) + 1;
+localparam integer REC_DEPTH = 4;
+// Epochs: bumped per go-back-N command and load; pipeline items of an older one are dropped.
+localparam integer EP_W = 8;
 // Beat index within a packet (up to 4096 bytes).
 localparam integer PBEAT_W = 13 - LANE_BITS;
 // A WQE fetch reads only the fields used, WR_ID to FLAGS (22 of the 64 bytes): at PMTU 1024 a
@@ -173,14 +216,20 @@ localparam integer WQE_BEATS = (WQE_READ + BYTES - 1) / BYTES;
 
 // Context table entry: the fields only a load writes.
 localparam integer CTX_W = 1 + 24 + 48 + 32 + 16 + 64 + 5;
-// A fetched WQE's connection and the addressing its packets carry.
-localparam integer TOK_W = QPN_W + 24 + 48 + 32 + 16;
+// The addressing a connection's packets carry.
+localparam integer ADR_W = 24 + 48 + 32 + 16;
+// A fetched WQE's connection, addressing, epoch, ring index and resume point {resume, first
+// PSN, packet}.
+localparam integer TOK_W = QPN_W + ADR_W + EP_W + 16 + 1 + 24 + 24;
 // A fetched WQE: read error, opcode, flags {solicited, signaled}, length, address, wr_id.
 localparam integer WQE_W = 1 + 8 + 2 + 32 + 64 + 64;
-// A started message: token, wr_id, length, first PSN, PMTU, signaled, solicited, status.
-localparam integer MSG_W = TOK_W + 64 + 32 + 24 + 4 + 1 + 1 + 2;
-// A CQE: connection, wr_id, byte_len, status.
-localparam integer CQE_W = QPN_W + 64 + 32 + 8;
+// A chunk: connection, addressing, epoch, ring index, the message's first PSN, the chunk's
+// first PSN and bytes, PMTU, signaled, solicited, status, {starts the message, ends it,
+// continues the chunk before}.
+localparam integer CHB_W = 20;
+localparam integer MSG_W = QPN_W + ADR_W + EP_W + 16 + 24 + 24 + CHB_W + 4 + 1 + 1 + 2 + 3;
+// A record: connection, last, ring index, first PSN, end PSN, signaled, status.
+localparam integer REC_W = QPN_W + 1 + 16 + 24 + 24 + 1 + 8;
 
 localparam [7:0] OP_SEND_FIRST = 8'h00;
 localparam [7:0] OP_SEND_MIDDLE = 8'h01;
@@ -209,8 +258,9 @@ initial begin
             || PKT_DEPTH < 2 || PKT_DEPTH > 1024 || (PKT_DEPTH & (PKT_DEPTH - 1)) != 0
             || MSG_DEPTH < 2 || MSG_DEPTH > 1024 || (MSG_DEPTH & (MSG_DEPTH - 1)) != 0
             || WQ_DEPTH + PKT_DEPTH > 1024 || WQ_AHEAD < 1 || WQ_AHEAD > WQ_DEPTH
-            || RD_AHEAD < 1 || RD_AHEAD > 65535) begin
-        $error("san_sq_engine: bad WQ_DEPTH, PKT_DEPTH, MSG_DEPTH, WQ_AHEAD or RD_AHEAD");
+            || RD_AHEAD < 1 || RD_AHEAD > 65535 || WINDOW < 64 || WINDOW > 4194304
+            || MSG_WINDOW < 2 || MSG_WINDOW > 256 || (MSG_WINDOW & (MSG_WINDOW - 1)) != 0) begin
+        $error("san_sq_engine: bad WQ_DEPTH, PKT_DEPTH, MSG_DEPTH, WQ_AHEAD, RD_AHEAD, WINDOW or MSG_WINDOW");
         $finish;
     end
 end
@@ -294,6 +344,53 @@ always @(posedge clk) begin
     psn_q <= psn_mem[psn_ra];
 end
 
+// ep: epoch; written by loads and go-back-N commands, read asynchronously (distributed RAM) by
+// turns, the message stage and the emitter. una, cidx: the completer's progress; written by its
+// updates and loads, read asynchronously by the message stage and turns. rs: {hold, resume,
+// ring index, first PSN, packet}; written by loads, commands and turns, read with the table FSM.
+localparam integer RS_W = 1 + 1 + 16 + 24 + 24;
+reg [EP_W-1:0] ep_mem [0:N_QP-1];
+reg [23:0] una_mem [0:N_QP-1];
+reg [15:0] cidx_mem [0:N_QP-1];
+reg [RS_W-1:0] rs_mem [0:N_QP-1];
+reg [RS_W-1:0] rs_q;
+reg ep_we;
+reg [QPN_W-1:0] ep_wa;
+reg [EP_W-1:0] ep_wd;
+reg rs_we;
+reg [QPN_W-1:0] rs_wa;
+reg [RS_W-1:0] rs_wd;
+
+always @(posedge clk) begin
+    if (ep_we) begin
+        ep_mem[ep_wa] <= ep_wd;
+    end
+end
+
+// A load and a progress update never come in the same cycle (ctx_load_ready).
+always @(posedge clk) begin
+    if (ctx_load_en && ctx_load_ready) begin
+        una_mem[ctx_load_qpn] <= ctx_load_sq_psn;
+        cidx_mem[ctx_load_qpn] <= 16'd0;
+    end else if (s_una_valid) begin
+        una_mem[s_una_qpn] <= s_una_psn;
+        cidx_mem[s_una_qpn] <= s_una_idx;
+    end
+end
+
+always @(posedge clk) begin
+    if (rs_we) begin
+        rs_mem[rs_wa] <= rs_wd;
+    end
+    rs_q <= rs_mem[tbl_ra];
+end
+
+wire rs_hold = rs_q[RS_W-1];
+wire rs_resume = rs_q[RS_W-2];
+wire [15:0] rs_idx = rs_q[48 +: 16];
+wire [23:0] rs_psn = rs_q[24 +: 24];
+wire [23:0] rs_pkt = rs_q[0 +: 24];
+
 wire c_rts;
 wire [23:0] c_dest_qpn;
 wire [47:0] c_dmac;
@@ -331,16 +428,21 @@ end
 
 // --- table FSM ----------------------------------------------------------------------------------
 
-localparam [1:0]
-    S_INIT = 2'd0,   // after reset: clearing every connection's rts and pending bit, one a cycle
-    S_IDLE = 2'd1,   // taking a load, or starting a doorbell or a turn
-    S_DB = 2'd2,     // doorbell: the entry has been read; record the PI, schedule if new work
-    S_SCH = 2'd3;    // turn: the entry has been read; fetch one WQE and advance the CI
+localparam [2:0]
+    S_INIT = 3'd0,   // after reset: clearing every connection's rts and pending bit, one a cycle
+    S_IDLE = 3'd1,   // taking a load, or starting a command, a doorbell or a turn
+    S_DB = 3'd2,     // doorbell: the entry has been read; record the PI, schedule if new work
+    S_SCH = 3'd3,    // turn: the entry has been read; fetch one WQE and advance the CI
+    S_RW = 3'd4;     // command: the entry has been read; hold, or go back and schedule
 
-reg [1:0] s_state_reg = S_INIT, s_state_next;
+reg [2:0] s_state_reg = S_INIT, s_state_next;
 reg [QPN_W-1:0] init_reg = {QPN_W{1'b0}}, init_next;
 reg [QPN_W-1:0] s_qpn_reg, s_qpn_next;          // connection of the doorbell or turn
 reg [15:0] s_pi_reg, s_pi_next;                 // the doorbell's PI
+reg rw_hold_reg, rw_hold_next;                  // the command's fields
+reg [15:0] rw_idx_reg, rw_idx_next;
+reg [23:0] rw_psn_reg, rw_psn_next;
+reg [23:0] rw_pkt_reg, rw_pkt_next;
 reg prefer_sch_reg = 1'b0, prefer_sch_next;     // a turn goes first when both wait
 // The WQE fetch waiting for the read port.
 reg wqe_req_valid_reg = 1'b0, wqe_req_valid_next;
@@ -348,14 +450,15 @@ reg [63:0] wqe_req_addr_reg, wqe_req_addr_next;
 
 localparam [1:0]
     P_IDLE = 2'd0,   // waiting for a fetched WQE (its PSN is read meanwhile)
-    P_START = 2'd1,  // check it, write the PSN after it, queue the message (not while a load
-                     // takes the PSN table)
-    P_ISSUE = 2'd2;  // issue its packets' payload reads
+    P_START = 2'd1,  // check it, write the PSN after it (not while a load takes the PSN table)
+    P_CHUNK = 2'd2,  // queue its next chunk once inside the window
+    P_ISSUE = 2'd3;  // issue the chunk's packets' payload reads
 
 reg [1:0] p_state_reg = P_IDLE, p_state_next;
 
-// A load takes the PSN table's write port from the message stage, which waits a cycle.
-assign ctx_load_ready = s_state_reg == S_IDLE;
+// A load takes the PSN table's write port from the message stage, which waits a cycle, and the
+// progress tables' from the completer, so it waits for a cycle without an update.
+assign ctx_load_ready = s_state_reg == S_IDLE && !s_una_valid;
 wire ld = ctx_load_en && ctx_load_ready;
 
 wire tok_s_ready;
@@ -365,11 +468,18 @@ reg tok_push;
 reg [RDO_W-1:0] rd_out_reg = {RDO_W{1'b0}}, rd_out_next;   // read beats requested, not returned
 reg [$clog2(WQ_DEPTH):0] tok_n_reg = {($clog2(WQ_DEPTH)+1){1'b0}}, tok_n_next;  // WQEs fetched, not started
 wire ahead_ok = tok_n_reg < WQ_AHEAD[$clog2(WQ_DEPTH):0] || rd_out_reg < RD_AHEAD[RDO_W-1:0];
-wire sch_can = s_state_reg == S_IDLE && !ld && work_valid && cfg_enable && tok_s_ready
-    && !wqe_req_valid_reg && ahead_ok;
-assign s_db_ready = s_state_reg == S_IDLE && !ld && !(sch_can && prefer_sch_reg);
+wire sch_can = s_state_reg == S_IDLE && !ld && !s_rw_valid && work_valid && cfg_enable
+    && tok_s_ready && !wqe_req_valid_reg && ahead_ok;
+assign s_rw_ready = s_state_reg == S_IDLE && !ld;
+wire rw_take = s_rw_valid && s_rw_ready;
+assign s_db_ready = s_state_reg == S_IDLE && !ld && !s_rw_valid && !(sch_can && prefer_sch_reg);
 wire db_take = s_db_valid && s_db_ready;
 wire sch_take = sch_can && !db_take;
+// WQEs fetched beyond the oldest incomplete one stay within the completer's table.
+wire [15:0] s_ahead = c_ci - cidx_mem[s_qpn_reg];
+wire s_win_ok = s_ahead < MSG_WINDOW[15:0];
+wire [EP_W-1:0] s_ep = ep_mem[s_qpn_reg];
+wire [EP_W-1:0] rw_ep = ep_mem[s_rw_qpn];
 wire w_issue;
 
 always @* begin
@@ -385,7 +495,17 @@ always @* begin
     work_push = 1'b0;
     work_push_qpn = s_qpn_reg;
     tok_push = 1'b0;
-    tbl_ra = db_take ? s_db_qpn : work_head;
+    rw_hold_next = rw_hold_reg;
+    rw_idx_next = rw_idx_reg;
+    rw_psn_next = rw_psn_reg;
+    rw_pkt_next = rw_pkt_reg;
+    tbl_ra = rw_take ? s_rw_qpn : (db_take ? s_db_qpn : work_head);
+    ep_we = 1'b0;
+    ep_wa = ctx_load_qpn;
+    ep_wd = ep_mem[ctx_load_qpn] + 1'b1;
+    rs_we = 1'b0;
+    rs_wa = s_qpn_reg;
+    rs_wd = {RS_W{1'b0}};
     ctx_we = 1'b0;
     ctx_wa = ctx_load_qpn;
     ctx_wd = {ctx_load_rts, ctx_load_dest_qpn, ctx_load_dmac, ctx_load_dip, ctx_load_udp_sport,
@@ -404,6 +524,8 @@ always @* begin
             ctx_wd = {CTX_W{1'b0}};
             pend_we = 1'b1;
             pend_wa = init_reg;
+            rs_we = 1'b1;
+            rs_wa = init_reg;
             init_next = init_reg + 1'b1;
             if (init_reg == QPN_MAX[QPN_W-1:0]) begin
                 s_state_next = S_IDLE;
@@ -417,6 +539,20 @@ always @* begin
                 idx_we = 1'b1;
                 idx_wa = ctx_load_qpn;
                 idx_wd = 32'd0;
+                ep_we = 1'b1;
+                rs_we = 1'b1;
+                rs_wa = ctx_load_qpn;
+            end else if (rw_take) begin
+                // The epoch moves at once: what is in flight is stale from the next cycle.
+                ep_we = 1'b1;
+                ep_wa = s_rw_qpn;
+                ep_wd = rw_ep + 1'b1;
+                s_qpn_next = s_rw_qpn;
+                rw_hold_next = s_rw_hold;
+                rw_idx_next = s_rw_idx;
+                rw_psn_next = s_rw_psn;
+                rw_pkt_next = s_rw_pkt;
+                s_state_next = S_RW;
             end else if (db_take) begin
                 s_qpn_next = s_db_qpn;
                 s_pi_next = s_db_pi;
@@ -443,16 +579,42 @@ always @* begin
             s_state_next = S_IDLE;
         end
         S_SCH: begin
+            // Leaves the ring (not pending) unless it fetches with more to come, or waits for
+            // the completer's table to have room (then it goes round again).
             pend_we = 1'b1;
-            if (c_rts && c_pi != c_ci) begin
-                wqe_req_valid_next = 1'b1;
-                wqe_req_addr_next = c_wqe_addr;
-                tok_push = 1'b1;
-                idx_we = 1'b1;
-                if (c_pi != c_ci_inc) begin
-                    // More work: back to the tail of the ring, still pending.
+            if (c_rts && !rs_hold && c_pi != c_ci) begin
+                if (s_win_ok) begin
+                    wqe_req_valid_next = 1'b1;
+                    wqe_req_addr_next = c_wqe_addr;
+                    tok_push = 1'b1;
+                    idx_we = 1'b1;
+                    // The resume point is used once, by the fetch of the WQE it names.
+                    rs_we = rs_resume;
+                    if (c_pi != c_ci_inc) begin
+                        pend_we = 1'b0;
+                        work_push = 1'b1;
+                    end
+                end else begin
                     pend_we = 1'b0;
                     work_push = 1'b1;
+                end
+            end
+            s_state_next = S_IDLE;
+        end
+        S_RW: begin
+            if (c_rts) begin
+                rs_we = 1'b1;
+                if (rw_hold_reg) begin
+                    rs_wd = {1'b1, 1'b0, 16'd0, 24'd0, 24'd0};
+                end else begin
+                    rs_wd = {1'b0, 1'b1, rw_idx_reg, rw_psn_reg, rw_pkt_reg};
+                    idx_we = 1'b1;
+                    idx_wd = {c_pi, rw_idx_reg};
+                    if (!pend_q && c_pi != rw_idx_reg) begin
+                        pend_we = 1'b1;
+                        pend_wd = 1'b1;
+                        work_push = 1'b1;
+                    end
                 end
             end
             s_state_next = S_IDLE;
@@ -471,6 +633,10 @@ always @(posedge clk) begin
     init_reg <= init_next;
     s_qpn_reg <= s_qpn_next;
     s_pi_reg <= s_pi_next;
+    rw_hold_reg <= rw_hold_next;
+    rw_idx_reg <= rw_idx_next;
+    rw_psn_reg <= rw_psn_next;
+    rw_pkt_reg <= rw_pkt_next;
     prefer_sch_reg <= prefer_sch_next;
     wqe_req_valid_reg <= wqe_req_valid_next;
     wqe_req_addr_reg <= wqe_req_addr_next;
@@ -502,7 +668,8 @@ san_sync_fifo #(
 ) tok_fifo_inst (
     .clk(clk),
     .rst(rst),
-    .s_data({s_qpn_reg, c_dest_qpn, c_dmac, c_dip, c_sport}),
+    .s_data({s_qpn_reg, c_dest_qpn, c_dmac, c_dip, c_sport, s_ep, c_ci,
+        rs_resume && rs_idx == c_ci, rs_psn, rs_pkt}),
     .s_valid(tok_push),
     .s_ready(tok_s_ready),
     .m_data(tok_m_data),
@@ -646,8 +813,14 @@ end
 
 // --- message stage ---------------------------------------------------------------------------------
 
-// The token's connection; the rest of it rides along to the emitter.
-wire [QPN_W-1:0] t_qpn = tok_m_data[TOK_W-1 -: QPN_W];
+wire [QPN_W-1:0] t_qpn;
+wire [ADR_W-1:0] t_adr;
+wire [EP_W-1:0] t_ep;
+wire [15:0] t_idx;
+wire t_resume;
+wire [23:0] t_rs_psn;
+wire [23:0] t_rs_pkt;
+assign {t_qpn, t_adr, t_ep, t_idx, t_resume, t_rs_psn, t_rs_pkt} = tok_m_data;
 
 wire w_err;
 wire [7:0] w_opcode;
@@ -660,15 +833,25 @@ assign {w_err, w_opcode, w_sol, w_sig, w_len, w_addr, w_wr_id} = wqe_m_data;
 
 assign psn_ra = t_qpn;
 
-// The packet to read: its address, the message's bytes from it on, the message's PMTU, and
-// (worked out a packet ahead, to keep issuing it a short path) whether it is the last, its
-// length and its beats.
-reg [63:0] p_addr_reg, p_addr_next;
-reg [31:0] p_rem_reg, p_rem_next;
-reg [12:0] p_pmtu_reg, p_pmtu_next;
-reg p_last_reg, p_last_next;
-reg [12:0] p_pay_reg, p_pay_next;
-reg [CNT_W-1:0] p_beats_reg, p_beats_next;
+// The message being cut into chunks (its token's fields, first PSN, PMTU, flags, whether a
+// chunk of it has been queued in this pass), and the packet to read next: its PSN, address,
+// the message's bytes from it on, and (worked out a packet ahead, to keep issuing it a short
+// path) whether it is the message's last, its length and its beats; the chunk's packets left.
+reg [QPN_W-1:0] r_qpn_reg;
+reg [ADR_W-1:0] r_adr_reg;
+reg [EP_W-1:0] r_ep_reg;
+reg [15:0] r_idx_reg;
+reg [23:0] r_first_reg;
+reg [3:0] r_log_reg;
+reg r_sig_reg, r_sol_reg, r_cont_reg;
+reg [23:0] p_psn_reg;
+reg [63:0] p_addr_reg;
+reg [31:0] p_rem_reg;
+reg [12:0] p_pmtu_reg;
+reg p_last_reg;
+reg [12:0] p_pay_reg;
+reg [CNT_W-1:0] p_beats_reg;
+reg [6:0] p_cn_reg;
 reg [BUF_AW:0] free_reg = BUF_BEATS[BUF_AW:0], free_next;  // buffer beats not reserved
 reg [PKT_W-1:0] pkt_reg = {PKT_W{1'b0}}, pkt_next;         // packet credits taken
 
@@ -678,10 +861,14 @@ wire [1:0] w_status = w_err ? MS_DMA
 // Packets of the message: 1 up to a PMTU (0 bytes too), else ceil(length / PMTU).
 wire [31:0] w_len_m1 = w_len - 32'd1;
 wire [31:0] w_npk_m1 = w_len == 32'd0 ? 32'd0 : w_len_m1 >> pmtu_log2;
-wire [23:0] w_psn_after = w_status == MS_OK ? psn_q + w_npk_m1[23:0] + 24'd1 : psn_q;
-wire [MSG_W-1:0] msg_in = {tok_m_data, w_wr_id, w_len, psn_q, pmtu_log2, w_sig, w_sol, w_status};
+// A resumed WQE starts at packet t_rs_pkt with the PSNs it had; any other at the next PSN.
+wire [23:0] w_first = t_resume ? t_rs_psn : psn_q;
+wire [23:0] w_skip = t_resume ? t_rs_pkt : 24'd0;
+wire [31:0] w_off = {8'd0, w_skip} << pmtu_log2;
+wire [31:0] w_rem = w_len - w_off;
+wire [23:0] w_psn_after = w_status == MS_OK ? w_first + w_npk_m1[23:0] + 24'd1 : w_first;
+wire t_stale = t_ep != ep_mem[t_qpn];
 wire p_start = p_state_reg == P_START && !ld;
-wire msg_push = p_start;
 assign msg_pop_tok = p_start;
 
 localparam integer LANES_M1 = BYTES - 1;
@@ -691,10 +878,10 @@ function [CNT_W-1:0] beats_of(input [12:0] n);
     end
 endfunction
 
-// The first packet of the WQE at the head, and the packet after the one to read.
+// The first packet to read of the WQE at the head, and the packet after the one to read.
 wire [12:0] pmtu = 13'd1 << pmtu_log2;
-wire w_last = w_len <= {19'd0, pmtu};
-wire [12:0] w_pay = w_last ? w_len[12:0] : pmtu;
+wire w_last = w_rem <= {19'd0, pmtu};
+wire [12:0] w_pay = w_last ? w_rem[12:0] : pmtu;
 wire [31:0] p_rem_after = p_rem_reg - {19'd0, p_pmtu_reg};
 wire p_last_after = p_rem_reg <= {18'd0, p_pmtu_reg, 1'b0};
 wire [12:0] p_pay_after = p_last_after ? p_rem_after[12:0] : p_pmtu_reg;
@@ -703,14 +890,27 @@ wire req_free = !req_valid_reg || m_dma_rd_req_ready;
 wire p_issue = p_state_reg == P_ISSUE && req_free && pkt_reg != PKT_DEPTH[PKT_W-1:0] && p_room;
 assign w_issue = !p_issue && wqe_req_valid_reg && req_free;
 
+// The next chunk: packets up to the message's end or the next PSN with its low 6 bits set.
+wire [31:0] c_rem_m1 = p_rem_reg - 32'd1;
+wire [31:0] c_left = p_rem_reg == 32'd0 ? 32'd1 : (c_rem_m1 >> r_log_reg) + 32'd1;
+wire [6:0] c_bnd = 7'd64 - {1'b0, p_psn_reg[5:0]};
+wire c_end = c_left <= {25'd0, c_bnd};
+wire [6:0] c_n = c_end ? c_left[6:0] : c_bnd;
+wire [CHB_W-1:0] c_bytes = c_end ? p_rem_reg[CHB_W-1:0]
+    : ({{(CHB_W-7){1'b0}}, c_n} << r_log_reg);
+wire [23:0] c_last_psn = p_psn_reg + {17'd0, c_n} - 24'd1;
+wire [23:0] c_out = c_last_psn - una_mem[r_qpn_reg];
+wire c_stale = r_ep_reg != ep_mem[r_qpn_reg];
+wire c_go = p_state_reg == P_CHUNK && !c_stale && c_out < WINDOW[23:0] && msg_s_ready;
+
+reg msg_push;
+reg [MSG_W-1:0] msg_in;
+
 always @* begin
     p_state_next = p_state_reg;
-    p_addr_next = p_addr_reg;
-    p_rem_next = p_rem_reg;
-    p_pmtu_next = p_pmtu_reg;
-    p_last_next = p_last_reg;
-    p_pay_next = p_pay_reg;
-    p_beats_next = p_beats_reg;
+    msg_push = 1'b0;
+    msg_in = {r_qpn_reg, r_adr_reg, r_ep_reg, r_idx_reg, r_first_reg, p_psn_reg, c_bytes,
+        r_log_reg, r_sig_reg, r_sol_reg, MS_OK, p_psn_reg == r_first_reg, c_end, r_cont_reg};
     psn_we = 1'b0;
     psn_wa = t_qpn;
     psn_wd = w_psn_after;
@@ -723,30 +923,35 @@ always @* begin
         end
         P_START: begin
             if (p_start) begin
-                psn_we = 1'b1;
-                p_addr_next = w_addr;
-                p_rem_next = w_len;
-                p_pmtu_next = pmtu;
-                p_last_next = w_last;
-                p_pay_next = w_pay;
-                p_beats_next = beats_of(w_pay);
-                if (w_status == MS_OK && w_len != 32'd0) begin
-                    p_state_next = P_ISSUE;
-                end else begin
+                if (t_stale) begin
+                    // Fetched before its connection went back or was loaded: dropped.
                     p_state_next = P_IDLE;
+                end else begin
+                    psn_we = 1'b1;
+                    if (w_status != MS_OK) begin
+                        // Sends nothing: one entry, for its record.
+                        msg_push = 1'b1;
+                        msg_in = {t_qpn, t_adr, t_ep, t_idx, w_first, w_first, {CHB_W{1'b0}},
+                            pmtu_log2, w_sig, w_sol, w_status, 3'b110};
+                        p_state_next = P_IDLE;
+                    end else begin
+                        p_state_next = P_CHUNK;
+                    end
                 end
             end
         end
+        P_CHUNK: begin
+            if (c_stale) begin
+                // Went back while waiting for the window: the rest of the message is dropped.
+                p_state_next = P_IDLE;
+            end else if (c_go) begin
+                msg_push = 1'b1;
+                p_state_next = p_rem_reg == 32'd0 ? P_IDLE : P_ISSUE;
+            end
+        end
         P_ISSUE: begin
-            if (p_issue) begin
-                p_addr_next = p_addr_reg + {51'd0, p_pay_reg};
-                p_rem_next = p_rem_after;
-                p_last_next = p_last_after;
-                p_pay_next = p_pay_after;
-                p_beats_next = beats_of(p_pay_after);
-                if (p_last_reg) begin
-                    p_state_next = P_IDLE;
-                end
+            if (p_issue && p_cn_reg == 7'd1) begin
+                p_state_next = p_last_reg ? P_IDLE : P_CHUNK;
             end
         end
         default: begin
@@ -757,6 +962,40 @@ always @* begin
         psn_we = 1'b1;
         psn_wa = ctx_load_qpn;
         psn_wd = ctx_load_sq_psn;
+    end
+end
+
+always @(posedge clk) begin
+    if (p_start) begin
+        r_qpn_reg <= t_qpn;
+        r_adr_reg <= t_adr;
+        r_ep_reg <= t_ep;
+        r_idx_reg <= t_idx;
+        r_first_reg <= w_first;
+        r_log_reg <= pmtu_log2;
+        r_sig_reg <= w_sig;
+        r_sol_reg <= w_sol;
+        r_cont_reg <= 1'b0;
+        p_psn_reg <= w_first + w_skip;
+        p_addr_reg <= w_addr + {32'd0, w_off};
+        p_rem_reg <= w_rem;
+        p_pmtu_reg <= pmtu;
+        p_last_reg <= w_last;
+        p_pay_reg <= w_pay;
+        p_beats_reg <= beats_of(w_pay);
+    end
+    if (c_go) begin
+        r_cont_reg <= 1'b1;
+        p_cn_reg <= c_n;
+    end
+    if (p_issue) begin
+        p_psn_reg <= p_psn_reg + 24'd1;
+        p_cn_reg <= p_cn_reg - 7'd1;
+        p_addr_reg <= p_addr_reg + {51'd0, p_pay_reg};
+        p_rem_reg <= p_rem_after;
+        p_last_reg <= p_last_after;
+        p_pay_reg <= p_pay_after;
+        p_beats_reg <= beats_of(p_pay_after);
     end
 end
 
@@ -783,7 +1022,7 @@ assign m_dma_rd_req_addr = req_addr_reg;
 assign m_dma_rd_req_len = req_len_reg;
 assign m_dma_rd_req_valid = req_valid_reg;
 
-// Buffer beats: reserved per packet read issued, freed per beat streamed out. Packet credits:
+// Buffer beats: reserved per packet read issued, freed per beat read out. Packet credits:
 // taken per read issued, returned when the emitter takes the packet's arrival record.
 always @* begin
     free_next = free_reg;
@@ -809,12 +1048,6 @@ end
 
 always @(posedge clk) begin
     p_state_reg <= p_state_next;
-    p_addr_reg <= p_addr_next;
-    p_rem_reg <= p_rem_next;
-    p_pmtu_reg <= p_pmtu_next;
-    p_last_reg <= p_last_next;
-    p_pay_reg <= p_pay_next;
-    p_beats_reg <= p_beats_next;
     free_reg <= free_next;
     pkt_reg <= pkt_next;
     rd_out_reg <= rd_out_next;
@@ -858,22 +1091,27 @@ wire [23:0] m_dest_qpn;
 wire [47:0] m_dmac;
 wire [31:0] m_dip;
 wire [15:0] m_sport;
-wire [63:0] m_wr_id;
-wire [31:0] m_len;
-wire [23:0] m_psn;
+wire [EP_W-1:0] m_ep;
+wire [15:0] m_idx;
+wire [23:0] m_first;
+wire [23:0] m_cpsn;
+wire [CHB_W-1:0] m_bytes;
 wire [3:0] m_log;
 wire m_sig;
 wire m_sol;
 wire [1:0] m_status;
-assign {m_qpn, m_dest_qpn, m_dmac, m_dip, m_sport, m_wr_id, m_len, m_psn, m_log, m_sig, m_sol,
-    m_status} = msg_m_data;
+wire m_mfirst;
+wire m_mend;
+wire m_cont;
+assign {m_qpn, m_dest_qpn, m_dmac, m_dip, m_sport, m_ep, m_idx, m_first, m_cpsn, m_bytes, m_log,
+    m_sig, m_sol, m_status, m_mfirst, m_mend, m_cont} = msg_m_data;
 
-reg e_active_reg = 1'b0, e_active_next;   // the head message has sent a packet
-reg [31:0] e_rem_reg, e_rem_next;         // its bytes not yet described
+reg e_active_reg = 1'b0, e_active_next;   // the head chunk has sent or dropped a packet
+reg [CHB_W-1:0] e_rem_reg, e_rem_next;    // its bytes not yet described
 reg [23:0] e_psn_reg, e_psn_next;         // its next PSN
-reg e_err_reg, e_err_next;                // a payload read of it failed
+reg e_err_reg = 1'b0, e_err_next;         // a payload read of its message failed (this pass)
 
-// The output descriptor, and whether its handing over releases a CQE.
+// The output descriptor.
 reg tx_valid_reg = 1'b0, tx_valid_next;
 reg [47:0] tx_dmac_reg, tx_dmac_next;
 reg [31:0] tx_dip_reg, tx_dip_next;
@@ -884,38 +1122,45 @@ reg [23:0] tx_dest_qp_reg, tx_dest_qp_next;
 reg tx_ack_req_reg, tx_ack_req_next;
 reg [23:0] tx_psn_reg, tx_psn_next;
 reg [12:0] tx_pay_len_reg, tx_pay_len_next;
-reg tx_cqe_reg, tx_cqe_next;
 
-wire [31:0] e_rem = e_active_reg ? e_rem_reg : m_len;
-wire [23:0] e_psn = e_active_reg ? e_psn_reg : m_psn;
+// A chunk is stale once its connection's epoch has moved (go-back-N or a load): its packets
+// are dropped, from wherever it has got to.
+wire m_stale = m_ep != ep_mem[m_qpn];
+wire [CHB_W-1:0] e_rem = e_active_reg ? e_rem_reg : m_bytes;
+wire [23:0] e_psn = e_active_reg ? e_psn_reg : m_cpsn;
 wire [12:0] e_pmtu = 13'd1 << m_log;
-wire e_last = e_rem <= {19'd0, e_pmtu};
+wire e_last = e_rem <= {{(CHB_W-13){1'b0}}, e_pmtu};
 wire [12:0] e_pay = e_last ? e_rem[12:0] : e_pmtu;
 wire e_need_arr = e_pay != 13'd0;
-wire e_err = (e_active_reg && e_err_reg) || (e_need_arr && arr_m_data);
-wire e_cqe = e_last && (m_sig || e_err);
+wire e_err_before = (e_active_reg || m_cont) && e_err_reg;
+wire e_err = e_err_before || (e_need_arr && arr_m_data);
+wire e_mfirst = !e_active_reg && m_mfirst;
+wire e_mlast = e_last && m_mend;
 reg [7:0] e_opcode;
 always @* begin
-    if (!e_active_reg) begin
-        e_opcode = e_last ? OP_SEND_ONLY : OP_SEND_FIRST;
+    if (e_mfirst) begin
+        e_opcode = e_mlast ? OP_SEND_ONLY : OP_SEND_FIRST;
     end else begin
-        e_opcode = e_last ? OP_SEND_LAST : OP_SEND_MIDDLE;
+        e_opcode = e_mlast ? OP_SEND_LAST : OP_SEND_MIDDLE;
     end
 end
 
 wire len_s_ready;
-wire cqe_s_ready;
+wire rec_s_ready;
 wire tx_fire = tx_valid_reg && m_tx_ready;
-// A packet: once its payload is in the buffer. A message that sends nothing: its CQE at once.
-// Both only with the output register empty, so the length FIFO gets one push at a time.
-wire e_send = msg_m_valid && m_status == MS_OK && !tx_valid_reg && (!e_need_arr || arr_m_valid)
-    && len_s_ready && (!e_cqe || cqe_s_ready);
-wire e_fail = msg_m_valid && m_status != MS_OK && !tx_valid_reg && len_s_ready && cqe_s_ready;
-assign arr_pop = e_send && e_need_arr;
-assign msg_pop = (e_send && e_last) || e_fail;
+// A packet: once its payload is in the buffer, with the output register empty (so the length
+// FIFO gets one push at a time), and room for the record of a chunk's last packet. A stale
+// packet the same way, but dropped. A WQE that sends nothing: its record.
+wire e_go = msg_m_valid && m_status == MS_OK && !tx_valid_reg && (!e_need_arr || arr_m_valid)
+    && len_s_ready;
+wire e_send = e_go && !m_stale && (!e_last || rec_s_ready);
+wire e_drop = e_go && m_stale;
+wire e_fail = msg_m_valid && m_status != MS_OK && (m_stale || rec_s_ready);
+assign arr_pop = (e_send || e_drop) && e_need_arr;
+assign msg_pop = ((e_send || e_drop) && e_last) || e_fail;
 
-reg cqe_push;
-reg [CQE_W-1:0] cqe_in;
+reg rec_push;
+reg [REC_W-1:0] rec_in;
 reg len_push;
 reg [13:0] len_in;
 
@@ -934,42 +1179,42 @@ always @* begin
     tx_ack_req_next = tx_ack_req_reg;
     tx_psn_next = tx_psn_reg;
     tx_pay_len_next = tx_pay_len_reg;
-    tx_cqe_next = tx_cqe_reg;
-    cqe_push = 1'b0;
-    cqe_in = {m_qpn, m_wr_id, m_len, e_err ? SAN_CQE_STATUS_DMA_ERROR : SAN_CQE_STATUS_OK};
+    rec_push = 1'b0;
+    rec_in = {m_qpn, m_mend, m_idx, m_first, e_psn + 24'd1, m_sig,
+        (m_mend && e_err) ? SAN_CQE_STATUS_DMA_ERROR : SAN_CQE_STATUS_OK};
     len_push = 1'b0;
-    len_in = {tx_cqe_reg, tx_pay_len_reg};
+    len_in = {1'b0, tx_pay_len_reg};
 
+    if (e_send || e_drop) begin
+        e_active_next = !e_last;
+        e_rem_next = e_rem - {{(CHB_W-13){1'b0}}, e_pay};
+        e_psn_next = e_psn + 24'd1;
+        e_err_next = e_err;
+    end
     if (e_send) begin
         tx_valid_next = 1'b1;
         tx_dmac_next = m_dmac;
         tx_dip_next = m_dip;
         tx_sport_next = m_sport;
         tx_opcode_next = e_opcode;
-        tx_se_next = e_last && m_sol;
+        tx_se_next = e_mlast && m_sol;
         tx_dest_qp_next = m_dest_qpn;
         tx_ack_req_next = e_last;
         tx_psn_next = e_psn;
         tx_pay_len_next = e_pay;
-        tx_cqe_next = e_cqe;
-        if (e_last) begin
-            e_active_next = 1'b0;
-            cqe_push = e_cqe;
-        end else begin
-            e_active_next = 1'b1;
-            e_rem_next = e_rem - {19'd0, e_pmtu};
-            e_psn_next = e_psn + 24'd1;
-            e_err_next = e_err;
-        end
+        rec_push = e_last;
     end
-    if (e_fail) begin
-        cqe_push = 1'b1;
-        cqe_in = {m_qpn, m_wr_id, 32'd0,
-            m_status == MS_DMA ? SAN_CQE_STATUS_DMA_ERROR : SAN_CQE_STATUS_BAD_WQE};
+    if (e_drop && e_need_arr) begin
+        // Its payload is read out of the buffer and thrown away.
         len_push = 1'b1;
-        len_in = {1'b1, 13'd0};
+        len_in = {1'b1, e_pay};
     end
-    if (tx_fire && (tx_pay_len_reg != 13'd0 || tx_cqe_reg)) begin
+    if (e_fail && !m_stale) begin
+        rec_push = 1'b1;
+        rec_in = {m_qpn, 1'b1, m_idx, m_first, m_first, m_sig,
+            m_status == MS_DMA ? SAN_CQE_STATUS_DMA_ERROR : SAN_CQE_STATUS_BAD_WQE};
+    end
+    if (tx_fire && tx_pay_len_reg != 13'd0) begin
         len_push = 1'b1;
     end
 end
@@ -989,9 +1234,9 @@ always @(posedge clk) begin
     tx_ack_req_reg <= tx_ack_req_next;
     tx_psn_reg <= tx_psn_next;
     tx_pay_len_reg <= tx_pay_len_next;
-    tx_cqe_reg <= tx_cqe_next;
     if (rst) begin
         e_active_reg <= 1'b0;
+        e_err_reg <= 1'b0;
         tx_valid_reg <= 1'b0;
     end
 end
@@ -1010,10 +1255,24 @@ assign m_tx_ext1 = 24'd0;
 assign m_tx_pay_len = tx_pay_len_reg;
 assign m_tx_valid = tx_valid_reg;
 
-// --- payload out and CQE release -----------------------------------------------------------------
+san_sync_fifo #(
+    .WIDTH(REC_W),
+    .DEPTH(REC_DEPTH)
+) rec_fifo_inst (
+    .clk(clk),
+    .rst(rst),
+    .s_data(rec_in),
+    .s_valid(rec_push),
+    .s_ready(rec_s_ready),
+    .m_data({m_rec_qpn, m_rec_last, m_rec_idx, m_rec_first_psn, m_rec_end_psn, m_rec_signaled,
+        m_rec_status}),
+    .m_valid(m_rec_valid),
+    .m_ready(m_rec_ready)
+);
 
-// Per handed-over descriptor with payload or a CQE behind it: {release a CQE, payload bytes};
-// also {1, 0} for a message that sent nothing.
+// --- payload out ---------------------------------------------------------------------------------
+
+// Per packet with payload, handed over or dropped: {drop, payload bytes}.
 wire [13:0] len_m_data;
 wire len_m_valid;
 wire len_pop;
@@ -1032,68 +1291,35 @@ san_sync_fifo #(
     .m_ready(len_pop)
 );
 
-wire [CQE_W-1:0] cqe_m_data;
-wire cqe_m_valid_unused;   // rel_reg says more
-wire cqe_fire;
-
-san_sync_fifo #(
-    .WIDTH(CQE_W),
-    .DEPTH(CQE_DEPTH)
-) cqe_fifo_inst (
-    .clk(clk),
-    .rst(rst),
-    .s_data(cqe_in),
-    .s_valid(cqe_push),
-    .s_ready(cqe_s_ready),
-    .m_data(cqe_m_data),
-    .m_valid(cqe_m_valid_unused),
-    .m_ready(cqe_fire)
-);
-
 reg [PBEAT_W-1:0] r_beat_reg = {PBEAT_W{1'b0}}, r_beat_next;   // beat of the packet to read
 reg pay_valid_reg = 1'b0, pay_valid_next;
 reg pay_last_reg = 1'b0, pay_last_next;
-reg pay_cqe_reg = 1'b0, pay_cqe_next;
 reg [BYTES-1:0] pay_keep_reg = {BYTES{1'b0}}, pay_keep_next;
-reg [REL_W-1:0] rel_reg = {REL_W{1'b0}}, rel_next;              // CQEs released, not yet taken
 
-wire r_cqe = len_m_data[13];
+wire r_drop = len_m_data[13];
 wire [12:0] r_len = len_m_data[12:0];
 wire [12:0] r_len_m1 = r_len - 13'd1;
 wire r_last = r_beat_reg == r_len_m1[12:LANE_BITS];
 wire [LANE_BITS:0] r_last_n = {1'b0, r_len_m1[LANE_BITS-1:0]} + 1'b1;
 wire r_free = !pay_valid_reg || m_axis_pay_tready;
 wire pay_fire = pay_valid_reg && m_axis_pay_tready;
-// An entry with no payload releases its CQE once everything before it has been taken.
-wire r_zero = len_m_valid && r_len == 13'd0 && r_free;
-assign rd_en = len_m_valid && r_len != 13'd0 && r_free;
-assign len_pop = r_zero || (rd_en && r_last);
-assign cqe_fire = rel_reg != {REL_W{1'b0}} && m_cqe_ready;
+assign rd_en = len_m_valid && (r_drop || r_free);
+assign len_pop = rd_en && r_last;
 
 always @* begin
     r_beat_next = r_beat_reg;
     buf_rd_next = buf_rd_reg;
     pay_valid_next = pay_valid_reg && !m_axis_pay_tready;
     pay_last_next = pay_last_reg;
-    pay_cqe_next = pay_cqe_reg;
     pay_keep_next = pay_keep_reg;
-    rel_next = rel_reg;
     if (rd_en) begin
         buf_rd_next = buf_rd_reg + 1'b1;
         r_beat_next = r_last ? {PBEAT_W{1'b0}} : r_beat_reg + 1'b1;
+    end
+    if (rd_en && !r_drop) begin
         pay_valid_next = 1'b1;
         pay_last_next = r_last;
-        pay_cqe_next = r_last && r_cqe;
         pay_keep_next = r_last ? lanes_below(r_last_n) : {BYTES{1'b1}};
-    end
-    if (pay_fire && pay_last_reg && pay_cqe_reg) begin
-        rel_next = rel_next + 1'b1;
-    end
-    if (r_zero && r_cqe) begin
-        rel_next = rel_next + 1'b1;
-    end
-    if (cqe_fire) begin
-        rel_next = rel_next - 1'b1;
     end
 end
 
@@ -1102,14 +1328,11 @@ always @(posedge clk) begin
     buf_rd_reg <= buf_rd_next;
     pay_valid_reg <= pay_valid_next;
     pay_last_reg <= pay_last_next;
-    pay_cqe_reg <= pay_cqe_next;
     pay_keep_reg <= pay_keep_next;
-    rel_reg <= rel_next;
     if (rst) begin
         r_beat_reg <= {PBEAT_W{1'b0}};
         buf_rd_reg <= {BUF_AW{1'b0}};
         pay_valid_reg <= 1'b0;
-        rel_reg <= {REL_W{1'b0}};
     end
 end
 
@@ -1118,15 +1341,10 @@ assign m_axis_pay_tkeep = pay_keep_reg;
 assign m_axis_pay_tvalid = pay_valid_reg;
 assign m_axis_pay_tlast = pay_last_reg;
 
-assign {m_cqe_qpn, m_cqe_wr_id, m_cqe_byte_len, m_cqe_status} = cqe_m_data;
-assign m_cqe_opcode = SAN_CQE_OPCODE_SEND;
-assign m_cqe_solicited = 1'b0;
-assign m_cqe_valid = rel_reg != {REL_W{1'b0}};
-
 // Bits nothing reads: keep (beats are whole but the last, whose length is known), the WQE
-// flags this engine does not use, and the FIFOs' status that sizing makes constant.
+// fields and flags this engine does not use, and the FIFOs' status that sizing makes constant.
 wire unused_sq = &{1'b0, s_axis_dma_rd_tkeep, wqe_flags, ord_s_ready_unused, wqe_s_ready_unused,
-    arr_s_ready_unused, cqe_m_valid_unused, w_npk_m1[31:24]};
+    arr_s_ready_unused, w_npk_m1[31:24], w_wr_id, pay_fire, c_left[31:7], c_rem_m1[31:0]};
 
 endmodule
 
