@@ -127,7 +127,9 @@ conformance: $(MODEL) $(SANCTL) | deps
 	$(SANCTL) sim exchange --pcap $(BUILD)/pcap/exchange-pmtu1024.pcap
 	$(SANCTL) sim exchange --pmtu 256 --latency 0 --sizes 0,1,255,256,257,3000 --pcap $(BUILD)/pcap/exchange-pmtu256.pcap
 	$(SANCTL) sim exchange --pmtu 4096 --sizes 4095,4096,4097,20000 --pcap $(BUILD)/pcap/exchange-pmtu4096.pcap
-	$(SANCTL) capture check $(BUILD)/pcap/*.pcap
+	$(SANCTL) sim exchange --drop 0.05 --late-recv 20000 --seed 3 --pcap $(BUILD)/pcap/lossy-rnr.pcap
+	$(SANCTL) capture check $(BUILD)/pcap/exchange-*.pcap
+	$(SANCTL) capture check --expect seq-nak,rnr-nak $(BUILD)/pcap/lossy-rnr.pcap
 
 run: $(MODEL) $(SANCTL)
 	$(SANCTL) sim info

@@ -19,7 +19,13 @@ type CaptureReport struct {
 	File   string   `json:"file"`
 	Frames int      `json:"frames"`
 	RoCE   int      `json:"roce"`
-	Errors []string `json:"errors,omitempty"`
+	// Acknowledgements as tshark decodes their AETH: ACKs, NAKs (PSN sequence error), RNR NAKs
+	// and other NAKs.
+	ACKs      int      `json:"acks"`
+	SeqNAKs   int      `json:"seq_naks"`
+	RNRNAKs   int      `json:"rnr_naks"`
+	OtherNAKs int      `json:"other_naks"`
+	Errors    []string `json:"errors,omitempty"`
 }
 
 // ErrCapture means a capture holds frames that are not clean RoCEv2.
@@ -56,7 +62,8 @@ func CheckCapture(path string) (CaptureReport, error) {
 		return rep, err
 	}
 	out, err := tshark(append(off, "-r", path, "-T", "fields", "-E", "separator=/t", "-E", "occurrence=f",
-		"-e", "frame.number", "-e", "frame.protocols", "-e", "infiniband.bth.opcode", "-e", "infiniband.invariant.crc")...)
+		"-e", "frame.number", "-e", "frame.protocols", "-e", "infiniband.bth.opcode", "-e", "infiniband.invariant.crc",
+		"-e", "infiniband.aeth.syndrome.opcode", "-e", "infiniband.aeth.syndrome.error_code")...)
 	if err != nil {
 		return rep, err
 	}
@@ -72,7 +79,7 @@ func CheckCapture(path string) (CaptureReport, error) {
 		fail := func(format string, args ...any) {
 			rep.Errors = append(rep.Errors, fmt.Sprintf("frame %d: ", i+1)+fmt.Sprintf(format, args...))
 		}
-		if len(cols) != 4 {
+		if len(cols) != 6 {
 			fail("tshark gave %d fields", len(cols))
 			continue
 		}
@@ -92,6 +99,20 @@ func CheckCapture(path string) (CaptureReport, error) {
 			continue
 		}
 		rep.RoCE++
+		if cols[2] == "17" { // ACKNOWLEDGE: what kind, by tshark's decode of the AETH
+			switch {
+			case cols[4] == "0":
+				rep.ACKs++
+			case cols[4] == "1":
+				rep.RNRNAKs++
+			case cols[4] == "3" && cols[5] == "0":
+				rep.SeqNAKs++
+			case cols[4] == "3":
+				rep.OtherNAKs++
+			default:
+				fail("AETH syndrome type %q", cols[4])
+			}
+		}
 	}
 	expert, err := tshark(append(off, "-r", path, "-q", "-z", "expert")...)
 	if err != nil {

@@ -23,8 +23,14 @@ type ExchangeOptions struct {
 	Latency uint32
 	// Pcap, when set, is the file the link's traffic is written to.
 	Pcap string
-	// Seed seeds the message contents.
+	// Seed seeds the message contents and the link faults.
 	Seed int64
+	// Drop is the probability that the link loses a frame, in each direction; the NICs must
+	// recover every loss (go-back-N), so the exchange still delivers everything.
+	Drop float64
+	// LateRecv delays the receivers' buffers by this many cycles after the sends are posted,
+	// so the first messages meet an empty receive queue and are RNR NAKed and retried.
+	LateRecv uint64
 }
 
 // ExchangeSizes are the default message sizes: the edges of segmentation at a 1 KiB path MTU.
@@ -37,6 +43,12 @@ type ExchangeReport struct {
 	Frames   int    `json:"frames"`
 	Cycles   uint64 `json:"cycles"`
 	Pcap     string `json:"pcap,omitempty"`
+	// What the reliable transport did: retransmit timeouts, PSN sequence NAKs and RNR NAKs the
+	// senders acted on, and frames the link dropped (both sides summed).
+	Timeouts uint32 `json:"timeouts"`
+	SeqNAKs  uint32 `json:"seq_naks"`
+	RNRNAKs  uint32 `json:"rnr_naks"`
+	Dropped  uint64 `json:"dropped"`
 }
 
 // ErrExchange means a message of the exchange was lost, damaged or completed with an error.
@@ -63,6 +75,17 @@ func SimExchange(c SimConfig, o ExchangeOptions) (rep ExchangeReport, err error)
 		}
 	}()
 	fab := p.fab
+	if o.Drop < 0 || o.Drop >= 1 {
+		return rep, fmt.Errorf("%w: drop probability %v: must be in [0, 1)", ErrExchange, o.Drop)
+	}
+	if o.Drop > 0 {
+		for i := range p.dev {
+			f := sim.LinkFaults{Drop: sim.Fault{P: o.Drop, Burst: 1}, Seed: uint64(o.Seed)*2 + uint64(i)}
+			if err := fab.SetFaults(p.dev[i], p.dev[1-i], f); err != nil {
+				return rep, err
+			}
+		}
+	}
 
 	// Each side sends every size; buffers are a slot per message.
 	slot := 0
@@ -76,6 +99,7 @@ func SimExchange(c SimConfig, o ExchangeOptions) (rep ExchangeReport, err error)
 	rng := rand.New(rand.NewSource(o.Seed))
 	msgs := make([][][]byte, 2)
 	dst := make([][]byte, 2)
+	late := [2][]nic.RecvWR{}
 	for i := range p.dev {
 		src, err := p.dev[i].AllocDMA(slot * len(o.Sizes))
 		if err != nil {
@@ -96,7 +120,9 @@ func SimExchange(c SimConfig, o ExchangeOptions) (rep ExchangeReport, err error)
 			sends = append(sends, nic.SendWR{WRID: uint64(k), Addr: src.IOVA + uint64(k*slot), Length: uint32(n), Signaled: true})
 			recvs = append(recvs, nic.RecvWR{WRID: uint64(k), Addr: in.IOVA + uint64(k*slot), Length: uint32(slot)})
 		}
-		if err := p.qp[1-i].PostRecv(recvs...); err != nil {
+		if o.LateRecv > 0 {
+			late[1-i] = recvs
+		} else if err := p.qp[1-i].PostRecv(recvs...); err != nil {
 			return rep, err
 		}
 		if err := p.qp[i].PostSend(sends...); err != nil {
@@ -108,8 +134,19 @@ func SimExchange(c SimConfig, o ExchangeOptions) (rep ExchangeReport, err error)
 	want := 2 * len(o.Sizes)
 	got := [2][]nic.Completion{}
 	start := fab.Cycles()
-	budget := uint64(200000 + 200*slot*len(o.Sizes)/8)
+	budget := uint64(200000+200*slot*len(o.Sizes)/8) + o.LateRecv
+	if o.Drop > 0 {
+		budget *= 10
+	}
 	for len(got[0]) < want || len(got[1]) < want {
+		if late[0] != nil && fab.Cycles()-start >= o.LateRecv {
+			for i, r := range late {
+				if err := p.qp[i].PostRecv(r...); err != nil {
+					return rep, err
+				}
+			}
+			late = [2][]nic.RecvWR{}
+		}
 		if fab.Cycles()-start > budget {
 			return rep, fmt.Errorf("%w: %d and %d of %d completions after %d cycles", ErrExchange, len(got[0]), len(got[1]), want, budget)
 		}
@@ -125,6 +162,20 @@ func SimExchange(c SimConfig, o ExchangeOptions) (rep ExchangeReport, err error)
 		}
 	}
 	rep.Cycles = fab.Cycles() - start
+	for i := range p.nic {
+		c, err := p.nic[i].Counters()
+		if err != nil {
+			return rep, err
+		}
+		rep.Timeouts += c.Timeouts
+		rep.SeqNAKs += c.SeqNAKs
+		rep.RNRNAKs += c.RNRNAKs
+		fc, err := fab.FaultCounts(p.dev[i], p.dev[1-i])
+		if err != nil {
+			return rep, err
+		}
+		rep.Dropped += fc.Dropped
+	}
 	for i := range p.qp {
 		k := 0
 		for _, c := range got[i] {

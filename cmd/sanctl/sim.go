@@ -54,6 +54,8 @@ func newSimCmd(a *app) *cobra.Command {
 				{"bytes", fmt.Sprintf("%d", rep.Bytes)},
 				{"cycles", fmt.Sprintf("%d", rep.Cycles)},
 				{"frames", fmt.Sprintf("%d", rep.Frames)},
+				{"dropped by the link", fmt.Sprintf("%d", rep.Dropped)},
+				{"recovery", fmt.Sprintf("%d timeouts, %d PSN sequence NAKs, %d RNR NAKs", rep.Timeouts, rep.SeqNAKs, rep.RNRNAKs)},
 				{"pcap", rep.Pcap},
 			})
 		},
@@ -63,6 +65,8 @@ func newSimCmd(a *app) *cobra.Command {
 	exchange.Flags().Uint32Var(&opts.Latency, "latency", 10, "link latency in cycles")
 	exchange.Flags().Int64Var(&opts.Seed, "seed", 1, "seed of the message contents")
 	exchange.Flags().IntSliceVar(&opts.Sizes, "sizes", nil, "message sizes (default: the edges of segmentation)")
+	exchange.Flags().Float64Var(&opts.Drop, "drop", 0, "probability that the link loses a frame, each direction (the NICs recover)")
+	exchange.Flags().Uint64Var(&opts.LateRecv, "late-recv", 0, "post the receive buffers this many cycles late (provokes RNR NAKs)")
 	sim.AddCommand(exchange)
 	return sim
 }
@@ -72,6 +76,7 @@ func newCaptureCmd(a *app) *cobra.Command {
 		Use:   "capture",
 		Short: "Work with packet captures",
 	}
+	var expect []string
 	check := &cobra.Command{
 		Use:   "check FILE...",
 		Short: "Check with tshark that every frame decodes as RoCEv2 with no expert errors and a correct ICRC",
@@ -82,6 +87,9 @@ func newCaptureCmd(a *app) *cobra.Command {
 			var firstErr error
 			for _, f := range files {
 				rep, err := ctrl.CheckCapture(f)
+				if err == nil {
+					err = expectAcks(rep, expect)
+				}
 				reps = append(reps, rep)
 				verdict := "ok"
 				if err != nil {
@@ -90,7 +98,8 @@ func newCaptureCmd(a *app) *cobra.Command {
 						firstErr = err
 					}
 				}
-				rows = append(rows, row{f, fmt.Sprintf("%d frames, %d RoCEv2: %s", rep.Frames, rep.RoCE, verdict)})
+				rows = append(rows, row{f, fmt.Sprintf("%d frames, %d RoCEv2 (%d ACKs, %d PSN sequence NAKs, %d RNR NAKs): %s",
+					rep.Frames, rep.RoCE, rep.ACKs, rep.SeqNAKs, rep.RNRNAKs, verdict)})
 			}
 			if err := a.render(cmd.OutOrStdout(), reps, rows); err != nil {
 				return err
@@ -98,8 +107,28 @@ func newCaptureCmd(a *app) *cobra.Command {
 			return firstErr
 		},
 	}
+	check.Flags().StringSliceVar(&expect, "expect", nil, "acknowledgement kinds the capture must hold: seq-nak, rnr-nak")
 	capture.AddCommand(check)
 	return capture
+}
+
+// expectAcks checks that a capture holds each kind of acknowledgement asked for.
+func expectAcks(rep ctrl.CaptureReport, kinds []string) error {
+	for _, k := range kinds {
+		var n int
+		switch k {
+		case "seq-nak":
+			n = rep.SeqNAKs
+		case "rnr-nak":
+			n = rep.RNRNAKs
+		default:
+			return fmt.Errorf("--expect %q: the kinds are seq-nak and rnr-nak", k)
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: %s: no %s frame", ctrl.ErrCapture, rep.File, k)
+		}
+	}
+	return nil
 }
 
 func mustBind(a *app, key string, cmd *cobra.Command, flag string) {

@@ -76,8 +76,15 @@ func newPair(t *testing.T, pc pairConfig) (*sim.Fabric, [2]*host) {
 	return fab, hs
 }
 
-// connect creates connection num on both hosts and loads each with the other as its peer.
+// connect creates connection num on both hosts and loads each with the other as its peer, with
+// the default transport settings.
 func connect(t *testing.T, hs [2]*host, num int, cfg nic.QPConfig, psn [2]uint32) [2]*nic.QP {
+	t.Helper()
+	return connectWith(t, hs, num, cfg, psn, nic.DefaultTransport)
+}
+
+// connectWith is connect with the given transport settings on both sides.
+func connectWith(t *testing.T, hs [2]*host, num int, cfg nic.QPConfig, psn [2]uint32, tr nic.Transport) [2]*nic.QP {
 	t.Helper()
 	var qps [2]*nic.QP
 	for i, h := range hs {
@@ -88,7 +95,7 @@ func connect(t *testing.T, hs [2]*host, num int, cfg nic.QPConfig, psn [2]uint32
 	for i := range hs {
 		p := hs[1-i]
 		require.NoError(t, qps[i].LoadForTest(nic.Peer{QPN: uint32(num), MAC: p.mac, IP: p.ip,
-			UDPSource: uint16(0xC000 + num), SendPSN: psn[i], ReceivePSN: psn[1-i]}))
+			UDPSource: uint16(0xC000 + num), SendPSN: psn[i], ReceivePSN: psn[1-i], Transport: tr}))
 	}
 	return qps
 }
@@ -164,9 +171,9 @@ func TestSendRecvSizes(t *testing.T) {
 			for i, n := range sizes {
 				s, r := got[qps[0]][i], got[qps[1]][i]
 				assert.Equal(t, nic.Completion{WRID: uint64(i), ByteLen: uint32(n), QPN: 2, Opcode: regs.CQEOpcodeSend,
-					Status: regs.CQEStatusOk}, s, "send %d (%d bytes)", i, n)
+					Status: regs.CQEStatusOk, WQEIndex: uint16(i)}, s, "send %d (%d bytes)", i, n)
 				assert.Equal(t, nic.Completion{WRID: uint64(100 + i), ByteLen: uint32(n), QPN: 2, Opcode: regs.CQEOpcodeRecv,
-					Status: regs.CQEStatusOk, Solicited: i%2 == 0}, r, "receive %d (%d bytes)", i, n)
+					Status: regs.CQEStatusOk, Solicited: i%2 == 0, WQEIndex: uint16(i)}, r, "receive %d (%d bytes)", i, n)
 				buf := dst.Bytes[i*slot : (i+1)*slot]
 				assert.True(t, bytes.Equal(msgs[i], buf[:n]), "message %d (%d bytes) arrived byte-exact", i, n)
 				assert.Equal(t, byte(0xEE), buf[n], "nothing written past message %d", i)
@@ -203,7 +210,7 @@ func TestTooSmallReceiveBuffer(t *testing.T) {
 	for i := 1000; i < 4096; i++ {
 		require.Equal(t, byte(0xEE), dst.Bytes[i], "byte %d past the buffer untouched", i)
 	}
-	assert.Equal(t, nic.Completion{WRID: 2, ByteLen: 100, QPN: 3, Opcode: regs.CQEOpcodeRecv, Status: regs.CQEStatusOk}, r[1])
+	assert.Equal(t, nic.Completion{WRID: 2, ByteLen: 100, QPN: 3, Opcode: regs.CQEOpcodeRecv, Status: regs.CQEStatusOk, WQEIndex: 1}, r[1])
 	assert.Equal(t, src.Bytes[5000:5100], dst.Bytes[4096:4196])
 }
 

@@ -157,6 +157,12 @@ type Counters struct {
 	CQOverruns uint32                 `json:"cq_overruns"`
 	DMAErrors  uint32                 `json:"dma_errors"`
 	BadAccess  uint32                 `json:"bad_access"`
+	// The reliable transport's: retransmit timeouts, PSN sequence NAKs and RNR NAKs acted on,
+	// and ACKs/NAKs ignored (stale, duplicate, for PSNs never sent).
+	Timeouts    uint32 `json:"timeouts"`
+	SeqNAKs     uint32 `json:"seq_naks"`
+	RNRNAKs     uint32 `json:"rnr_naks"`
+	AcksIgnored uint32 `json:"acks_ignored"`
 }
 
 // Counters reads the port's counters, the drop counter of every RxDrop reason included.
@@ -171,6 +177,10 @@ func (n *NIC) Counters() (Counters, error) {
 		{regs.PortCQOverruns, &c.CQOverruns},
 		{regs.PortDMAErrors, &c.DMAErrors},
 		{regs.NICBadAccess, &c.BadAccess},
+		{regs.PortTimeouts, &c.Timeouts},
+		{regs.PortSeqNAKs, &c.SeqNAKs},
+		{regs.PortRNRNAKs, &c.RNRNAKs},
+		{regs.PortACKsIgnored, &c.AcksIgnored},
 	} {
 		v, err := n.dev.Read32(0, r.off)
 		if err != nil {

@@ -39,7 +39,8 @@ type RecvWR struct {
 	Length uint32
 }
 
-// Completion is one CQE, decoded.
+// Completion is one CQE, decoded. A send completion's WRID and ByteLen are the driver's record
+// of what was posted in that ring slot: the NIC reports only the WQE's index.
 type Completion struct {
 	WRID      uint64
 	ByteLen   uint32
@@ -47,6 +48,37 @@ type Completion struct {
 	Opcode    regs.CQEOpcode
 	Status    regs.CQEStatus
 	Solicited bool
+	WQEIndex  uint16 // free-running index of the completed WQE in its ring
+}
+
+// Transport holds a connection's reliable-transport settings, in the IB encodings a CM REQ/REP
+// carries.
+type Transport struct {
+	// RetryCount is how many times the NIC goes back after a retransmit timeout or a PSN
+	// sequence NAK without progress in between (0..7); one more failure completes the oldest
+	// send with RETRY_EXCEEDED and puts the connection in error.
+	RetryCount uint8
+	// RNRRetry is how many RNR NAKs in a row are waited out (0..6), or 7 for no limit.
+	RNRRetry uint8
+	// Timeout is the local ACK timeout 4.096 us x 2^Timeout at the NIC's clock, 1..31; 0
+	// disables the timer (a lost frame is then only recovered by a NAK).
+	Timeout uint8
+	// MinRNRTimer is the RNR timer code (IB table, 1 = 0.01 ms .. 31 = 491.52 ms, 0 = 655.36 ms)
+	// this side's RNR NAKs ask the peer to wait.
+	MinRNRTimer uint8
+}
+
+// DefaultTransport is what rdma_cm asks for (7 retries, unlimited RNR retries, a 67 ms ACK
+// timeout) with a 0.64 ms RNR timer.
+var DefaultTransport = Transport{RetryCount: 7, RNRRetry: 7, Timeout: 14, MinRNRTimer: 12}
+
+func (t Transport) valid() bool {
+	return t.RetryCount <= 7 && t.RNRRetry <= 7 && t.Timeout <= 31 && t.MinRNRTimer <= 31
+}
+
+func (t Transport) reg() uint32 {
+	return uint32(t.RetryCount)<<regs.QpcTransportRetryCntShift | uint32(t.RNRRetry)<<regs.QpcTransportRNRRetryShift |
+		uint32(t.Timeout)<<regs.QpcTransportTimeoutShift | uint32(t.MinRNRTimer)<<regs.QpcTransportMinRNRTimerShift
 }
 
 // Peer is the other end of a connection, for LoadForTest.
@@ -57,6 +89,13 @@ type Peer struct {
 	UDPSource  uint16 // UDP source port of this connection's frames
 	SendPSN    uint32 // PSN of the first packet this side sends
 	ReceivePSN uint32 // PSN this side expects first (the peer's SendPSN)
+	Transport  Transport
+}
+
+// State is a connection's transport state as the NIC reports it.
+type State struct {
+	RTS   bool // loaded ready to send and receive
+	Error bool // retries exhausted or the peer NAKed an error: it sends nothing more
 }
 
 // ring is a power-of-two ring of fixed-size entries in DMA memory with free-running 16-bit
@@ -86,8 +125,14 @@ type QP struct {
 	sqPI, sqCI uint16
 	rqPI, rqCI uint16
 	cqCI       uint16
-	sends      []uint64 // WR IDs of posted sends not yet retired, oldest first
+	sends      []postedSend // per SQ slot: what was posted there
 	loaded     bool
+}
+
+// postedSend is the driver's record of a send WQE, for its completion.
+type postedSend struct {
+	wrID   uint64
+	length uint32
 }
 
 func ringLog(n, def int) (uint, error) {
@@ -130,7 +175,7 @@ func (n *NIC) CreateQP(num int, cfg QPConfig) (*QP, error) {
 	if n.qps[num] != nil {
 		return nil, fmt.Errorf("create qp %d: %w", num, ErrBusy)
 	}
-	q := &QP{nic: n, num: num, cfg: cfg}
+	q := &QP{nic: n, num: num, cfg: cfg, sends: make([]postedSend, 1<<sqLog)}
 	for _, r := range []struct {
 		r     *ring
 		log   uint
@@ -172,7 +217,8 @@ func (q *QP) Vector() int { return q.cfg.Vector }
 // real connections. Loading resets the NIC's ring indices, so it is only legal on a fresh or
 // drained connection; the driver's indices restart too.
 func (q *QP) LoadForTest(p Peer) error {
-	if len(p.MAC) != 6 || !p.IP.Is4() || p.QPN >= 1<<24 || p.SendPSN >= 1<<24 || p.ReceivePSN >= 1<<24 {
+	if len(p.MAC) != 6 || !p.IP.Is4() || p.QPN >= 1<<24 || p.SendPSN >= 1<<24 || p.ReceivePSN >= 1<<24 ||
+		!p.Transport.valid() {
 		return fmt.Errorf("load qp %d: %w: peer %+v", q.num, ErrInvalid, p)
 	}
 	ip := p.IP.As4()
@@ -184,11 +230,11 @@ func (q *QP) LoadForTest(p Peer) error {
 		{regs.QpcUDPSport, uint32(p.UDPSource)},
 		{regs.QpcSQPSN, p.SendPSN},
 		{regs.QpcRQPSN, p.ReceivePSN},
+		{regs.QpcTransport, p.Transport.reg()},
 	}); err != nil {
 		return err
 	}
 	q.sqPI, q.sqCI, q.rqPI, q.rqCI, q.cqCI = 0, 0, 0, 0, 0
-	q.sends = q.sends[:0]
 	clear(q.cq.buf.Bytes)
 	q.loaded = true
 	return nil
@@ -227,29 +273,53 @@ func (q *QP) load(rts bool, peer []reg) error {
 			return fmt.Errorf("load qp %d: %w", q.num, err)
 		}
 	}
-	if err := n.dev.Write32(0, regs.QpcCmd, 1<<regs.QpcCmdLoadShift); err != nil {
-		return fmt.Errorf("load qp %d: %w", q.num, err)
+	return q.command("load", regs.QpcCmdLoadShift)
+}
+
+// command issues a QPC command and waits for the NIC to finish it; the caller holds n.mu.
+func (q *QP) command(what string, shift uint) error {
+	n := q.nic
+	if err := n.dev.Write32(0, regs.QpcCmd, 1<<shift); err != nil {
+		return fmt.Errorf("%s qp %d: %w", what, q.num, err)
 	}
 	for i := 0; i < loadPolls; i++ {
 		st, err := n.dev.Read32(0, regs.QpcStatus)
 		if err != nil {
-			return fmt.Errorf("load qp %d: %w", q.num, err)
+			return fmt.Errorf("%s qp %d: %w", what, q.num, err)
 		}
 		if st>>regs.QpcStatusErrorShift&1 != 0 {
-			return fmt.Errorf("load qp %d: %w: the NIC refused the context", q.num, ErrLoad)
+			return fmt.Errorf("%s qp %d: %w: the NIC refused the command", what, q.num, ErrLoad)
 		}
 		if st>>regs.QpcStatusBusyShift&1 == 0 {
 			return nil
 		}
 	}
-	return fmt.Errorf("load qp %d: %w: the engines did not take it in %d polls", q.num, ErrLoad, loadPolls)
+	return fmt.Errorf("%s qp %d: %w: the engines did not take it in %d polls", what, q.num, ErrLoad, loadPolls)
+}
+
+// State asks the NIC for the connection's transport state.
+func (q *QP) State() (State, error) {
+	n := q.nic
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.dev.Write32(0, regs.QpcQPN, uint32(q.num)); err != nil {
+		return State{}, fmt.Errorf("query qp %d: %w", q.num, err)
+	}
+	if err := q.command("query", regs.QpcCmdQueryShift); err != nil {
+		return State{}, err
+	}
+	v, err := n.dev.Read32(0, regs.QpcQstate)
+	if err != nil {
+		return State{}, fmt.Errorf("query qp %d: %w", q.num, err)
+	}
+	return State{RTS: v>>regs.QpcQstateRTSShift&1 != 0, Error: v>>regs.QpcQstateErrorShift&1 != 0}, nil
 }
 
 // PostSend queues send work requests and rings the doorbell once. Either all are queued or,
 // with ErrQueueFull or ErrInvalid, none.
 func (q *QP) PostSend(wrs ...SendWR) error {
-	if len(q.sends)+len(wrs) > q.sq.size() {
-		return fmt.Errorf("post send on qp %d: %w: %d outstanding of %d", q.num, ErrQueueFull, len(q.sends), q.sq.size())
+	if out := int(q.sqPI - q.sqCI); out+len(wrs) > q.sq.size() {
+		return fmt.Errorf("post send on qp %d: %w: %d outstanding of %d", q.num, ErrQueueFull, out, q.sq.size())
 	}
 	for _, wr := range wrs {
 		if wr.Length >= 1<<31 {
@@ -265,8 +335,8 @@ func (q *QP) PostSend(wrs ...SendWR) error {
 		w.SetOpcode(uint8(regs.WQEOpcodeSend))
 		w.SetFlagsSignaled(b2u8(wr.Signaled))
 		w.SetFlagsSolicited(b2u8(wr.Solicited))
+		q.sends[int(q.sqPI)&(q.sq.size()-1)] = postedSend{wrID: wr.WRID, length: wr.Length}
 		q.sqPI++
-		q.sends = append(q.sends, wr.WRID)
 	}
 	return q.doorbell(regs.DoorbellSQPI, uint32(q.sqPI))
 }
@@ -308,10 +378,10 @@ func (q *QP) Poll(max int) ([]Completion, error) {
 		c := Completion{
 			WRID: e.WrID(), ByteLen: e.ByteLen(), QPN: e.QPN(),
 			Opcode: regs.CQEOpcode(e.Opcode()), Status: regs.CQEStatus(e.Status()),
-			Solicited: e.FlagsSolicited() != 0,
+			Solicited: e.FlagsSolicited() != 0, WQEIndex: e.WQEIndex(),
 		}
 		q.cqCI++
-		if err := q.retire(c); err != nil {
+		if err := q.retire(&c); err != nil {
 			return out, err
 		}
 		out = append(out, c)
@@ -324,24 +394,25 @@ func (q *QP) Poll(max int) ([]Completion, error) {
 	return out, nil
 }
 
-// retire frees the ring entries a completion accounts for: a receive frees one; a send frees
-// its own entry and the unsignaled ones posted before it, which completed silently.
-func (q *QP) retire(c Completion) error {
+// retire frees the ring entries a completion accounts for: a receive frees one (the oldest); a
+// send frees its own entry and the unsignaled ones posted before it, which completed silently,
+// and gets its WRID and length from the driver's record of the slot.
+func (q *QP) retire(c *Completion) error {
 	switch c.Opcode {
 	case regs.CQEOpcodeRecv:
-		if q.rqCI == q.rqPI {
-			return fmt.Errorf("qp %d: %w: receive completion with no receive posted", q.num, ErrCompletion)
+		if q.rqCI == q.rqPI || c.WQEIndex != q.rqCI {
+			return fmt.Errorf("qp %d: %w: receive completion for WQE %d, expected %d (%d posted)",
+				q.num, ErrCompletion, c.WQEIndex, q.rqCI, q.rqPI-q.rqCI)
 		}
 		q.rqCI++
 	case regs.CQEOpcodeSend:
-		for i, id := range q.sends {
-			if id == c.WRID {
-				q.sends = q.sends[i+1:]
-				q.sqCI += uint16(i + 1)
-				return nil
-			}
+		if c.WQEIndex-q.sqCI >= q.sqPI-q.sqCI {
+			return fmt.Errorf("qp %d: %w: send completion for WQE %d, outstanding %d..%d",
+				q.num, ErrCompletion, c.WQEIndex, q.sqCI, q.sqPI-1)
 		}
-		return fmt.Errorf("qp %d: %w: send completion for WR %d not outstanding", q.num, ErrCompletion, c.WRID)
+		p := q.sends[int(c.WQEIndex)&(q.sq.size()-1)]
+		c.WRID, c.ByteLen = p.wrID, p.length
+		q.sqCI = c.WQEIndex + 1
 	default:
 		return fmt.Errorf("qp %d: %w: opcode %v", q.num, ErrCompletion, c.Opcode)
 	}
@@ -366,7 +437,7 @@ func (q *QP) Wait(ctx context.Context) error {
 }
 
 // Outstanding reports the posted sends and receives not yet completed.
-func (q *QP) Outstanding() (sends, recvs int) { return len(q.sends), int(q.rqPI - q.rqCI) }
+func (q *QP) Outstanding() (sends, recvs int) { return int(q.sqPI - q.sqCI), int(q.rqPI - q.rqCI) }
 
 // Close takes the connection out of service (its context is loaded in the reset state, so the
 // NIC drops its traffic and ignores its doorbells) and frees its rings.

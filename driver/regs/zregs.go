@@ -117,12 +117,12 @@ const (
 	PortDMAErrors = 0x0134
 	// PortTimeouts (ro): Retransmit timer expiries (each one a go-back-N retry or, with no retries left, a connection error).
 	PortTimeouts = 0x0138
-	// PortSeqNaks (ro): NAKs (PSN sequence error) received and acted on with a go-back-N retry.
-	PortSeqNaks = 0x013C
-	// PortRnrNaks (ro): RNR NAKs received and acted on (the sender waits its RNR timer, then resends).
-	PortRnrNaks = 0x0140
-	// PortAcksIgnored (ro): ACKs and NAKs ignored: stale (older than the oldest unacknowledged PSN), duplicates, for PSNs never sent, for connections not sending, or with a reserved syndrome.
-	PortAcksIgnored = 0x0144
+	// PortSeqNAKs (ro): NAKs (PSN sequence error) received and acted on with a go-back-N retry.
+	PortSeqNAKs = 0x013C
+	// PortRNRNAKs (ro): RNR NAKs received and acted on (the sender waits its RNR timer, then resends).
+	PortRNRNAKs = 0x0140
+	// PortACKsIgnored (ro): ACKs and NAKs ignored: stale (older than the oldest unacknowledged PSN), duplicates, for PSNs never sent, for connections not sending, or with a reserved syndrome.
+	PortACKsIgnored = 0x0144
 )
 
 // Fields of block port's registers: value = (reg >> Shift) & Mask.
@@ -225,15 +225,15 @@ const (
 	// QpcTransportRetryCnt: Retries after a retransmit timeout or a PSN sequence NAK without progress in between, 0 to 7; one more failure completes the oldest request with RETRY_EXCEEDED and puts the connection in error.
 	QpcTransportRetryCntShift = 0
 	QpcTransportRetryCntMask  = 0x7
-	// QpcTransportRnrRetry: Retries after RNR NAKs, 0 to 6, or 7 for unlimited; then RNR_RETRY_EXCEEDED and error.
-	QpcTransportRnrRetryShift = 4
-	QpcTransportRnrRetryMask  = 0x7
+	// QpcTransportRNRRetry: Retries after RNR NAKs, 0 to 6, or 7 for unlimited; then RNR_RETRY_EXCEEDED and error.
+	QpcTransportRNRRetryShift = 4
+	QpcTransportRNRRetryMask  = 0x7
 	// QpcTransportTimeout: Local ACK timeout: 4.096 us x 2^TIMEOUT at the build clock (BUILD_CLK_KHZ); 0 disables the timer.
 	QpcTransportTimeoutShift = 8
 	QpcTransportTimeoutMask  = 0x1F
-	// QpcTransportMinRnrTimer: RNR timer code (IB table: 1 = 0.01 ms .. 31 = 491.52 ms, 0 = 655.36 ms) sent in this side's RNR NAKs.
-	QpcTransportMinRnrTimerShift = 16
-	QpcTransportMinRnrTimerMask  = 0x1F
+	// QpcTransportMinRNRTimer: RNR timer code (IB table: 1 = 0.01 ms .. 31 = 491.52 ms, 0 = 655.36 ms) sent in this side's RNR NAKs.
+	QpcTransportMinRNRTimerShift = 16
+	QpcTransportMinRNRTimerMask  = 0x1F
 	// QpcQstateRTS: Loaded ready to send and receive.
 	QpcQstateRTSShift = 0
 	QpcQstateRTSMask  = 0x1
@@ -374,8 +374,8 @@ const (
 	CQEStatusBadWQE CQEStatus = 2
 	// CQEStatusRetryExceeded: Not acknowledged within the retry count (timeouts, PSN sequence NAKs); the connection is in error.
 	CQEStatusRetryExceeded CQEStatus = 3
-	// CQEStatusRnrRetryExceeded: The peer had no receive posted within the RNR retry count; the connection is in error.
-	CQEStatusRnrRetryExceeded CQEStatus = 4
+	// CQEStatusRNRRetryExceeded: The peer had no receive posted within the RNR retry count; the connection is in error.
+	CQEStatusRNRRetryExceeded CQEStatus = 4
 	// CQEStatusRemoteInvalidRequest: The peer NAKed the message as an invalid request (opcode sequence); the connection is in error.
 	CQEStatusRemoteInvalidRequest CQEStatus = 5
 	// CQEStatusFlushed: The connection entered the error state before the request completed.
@@ -399,7 +399,7 @@ func (v CQEStatus) String() string {
 		return "BAD_WQE"
 	case CQEStatusRetryExceeded:
 		return "RETRY_EXCEEDED"
-	case CQEStatusRnrRetryExceeded:
+	case CQEStatusRNRRetryExceeded:
 		return "RNR_RETRY_EXCEEDED"
 	case CQEStatusRemoteInvalidRequest:
 		return "REMOTE_INVALID_REQUEST"
@@ -416,7 +416,7 @@ func (v CQEStatus) String() string {
 }
 
 // CQEStatusValues lists the codes of CQEStatus in the contract's order.
-var CQEStatusValues = []CQEStatus{CQEStatusOk, CQEStatusLocalLength, CQEStatusBadWQE, CQEStatusRetryExceeded, CQEStatusRnrRetryExceeded, CQEStatusRemoteInvalidRequest, CQEStatusFlushed, CQEStatusDMAError, CQEStatusRemoteAccessError, CQEStatusRemoteOpError}
+var CQEStatusValues = []CQEStatus{CQEStatusOk, CQEStatusLocalLength, CQEStatusBadWQE, CQEStatusRetryExceeded, CQEStatusRNRRetryExceeded, CQEStatusRemoteInvalidRequest, CQEStatusFlushed, CQEStatusDMAError, CQEStatusRemoteAccessError, CQEStatusRemoteOpError}
 
 // RxDrop: Why the receiver dropped a frame. 1 to 12 follow the order in which the checks are defined (the first failing one is reported), as hw/wire's DropReason does.
 type RxDrop uint8
@@ -524,41 +524,41 @@ type AethSyndrome uint8
 
 // Values of AethSyndrome.
 const (
-	// AethSyndromeAck: ACK, credit count 31 (no end-to-end credits), as rxe sends.
-	AethSyndromeAck AethSyndrome = 31
-	// AethSyndromeRnrNak: RNR NAK; the low 5 bits carry the RNR timer code.
-	AethSyndromeRnrNak AethSyndrome = 32
-	// AethSyndromeNakPSNSeq: NAK: PSN sequence error; the PSN is the one expected.
-	AethSyndromeNakPSNSeq AethSyndrome = 96
-	// AethSyndromeNakInvalidRequest: NAK: invalid request (opcode sequence).
-	AethSyndromeNakInvalidRequest AethSyndrome = 97
-	// AethSyndromeNakRemoteAccess: NAK: remote access error.
-	AethSyndromeNakRemoteAccess AethSyndrome = 98
-	// AethSyndromeNakRemoteOp: NAK: remote operational error.
-	AethSyndromeNakRemoteOp AethSyndrome = 99
+	// AethSyndromeACK: ACK, credit count 31 (no end-to-end credits), as rxe sends.
+	AethSyndromeACK AethSyndrome = 31
+	// AethSyndromeRNRNAK: RNR NAK; the low 5 bits carry the RNR timer code.
+	AethSyndromeRNRNAK AethSyndrome = 32
+	// AethSyndromeNAKPSNSeq: NAK: PSN sequence error; the PSN is the one expected.
+	AethSyndromeNAKPSNSeq AethSyndrome = 96
+	// AethSyndromeNAKInvalidRequest: NAK: invalid request (opcode sequence).
+	AethSyndromeNAKInvalidRequest AethSyndrome = 97
+	// AethSyndromeNAKRemoteAccess: NAK: remote access error.
+	AethSyndromeNAKRemoteAccess AethSyndrome = 98
+	// AethSyndromeNAKRemoteOp: NAK: remote operational error.
+	AethSyndromeNAKRemoteOp AethSyndrome = 99
 )
 
 // String returns the contract's name of the code.
 func (v AethSyndrome) String() string {
 	switch v {
-	case AethSyndromeAck:
+	case AethSyndromeACK:
 		return "ACK"
-	case AethSyndromeRnrNak:
+	case AethSyndromeRNRNAK:
 		return "RNR_NAK"
-	case AethSyndromeNakPSNSeq:
+	case AethSyndromeNAKPSNSeq:
 		return "NAK_PSN_SEQ"
-	case AethSyndromeNakInvalidRequest:
+	case AethSyndromeNAKInvalidRequest:
 		return "NAK_INVALID_REQUEST"
-	case AethSyndromeNakRemoteAccess:
+	case AethSyndromeNAKRemoteAccess:
 		return "NAK_REMOTE_ACCESS"
-	case AethSyndromeNakRemoteOp:
+	case AethSyndromeNAKRemoteOp:
 		return "NAK_REMOTE_OP"
 	}
 	return fmt.Sprintf("AethSyndrome(%d)", uint64(v))
 }
 
 // AethSyndromeValues lists the codes of AethSyndrome in the contract's order.
-var AethSyndromeValues = []AethSyndrome{AethSyndromeAck, AethSyndromeRnrNak, AethSyndromeNakPSNSeq, AethSyndromeNakInvalidRequest, AethSyndromeNakRemoteAccess, AethSyndromeNakRemoteOp}
+var AethSyndromeValues = []AethSyndrome{AethSyndromeACK, AethSyndromeRNRNAK, AethSyndromeNAKPSNSeq, AethSyndromeNAKInvalidRequest, AethSyndromeNAKRemoteAccess, AethSyndromeNAKRemoteOp}
 
 // SendWQESize is the size of a SendWQE in bytes.
 const SendWQESize = 64

@@ -57,6 +57,7 @@ module san_cq_writer #(
     input  wire [31:0]             s_cqe0_byte_len,
     input  wire [7:0]              s_cqe0_opcode,
     input  wire [7:0]              s_cqe0_status,
+    input  wire [15:0]             s_cqe0_wqe_index,
     input  wire                    s_cqe0_solicited,
     input  wire                    s_cqe0_valid,
     output wire                    s_cqe0_ready,
@@ -67,6 +68,7 @@ module san_cq_writer #(
     input  wire [31:0]             s_cqe1_byte_len,
     input  wire [7:0]              s_cqe1_opcode,
     input  wire [7:0]              s_cqe1_status,
+    input  wire [15:0]             s_cqe1_wqe_index,
     input  wire                    s_cqe1_solicited,
     input  wire                    s_cqe1_valid,
     output wire                    s_cqe1_ready,
@@ -114,7 +116,7 @@ initial begin
     // The CQE image below is built from fixed-width fields: the contract must agree.
     if (SAN_CQE_SIZE != 32 || SAN_CQE_WR_ID_BYTES != 8 || SAN_CQE_BYTE_LEN_BYTES != 4
             || SAN_CQE_QPN_BYTES != 4 || SAN_CQE_OPCODE_BYTES != 1 || SAN_CQE_STATUS_BYTES != 1
-            || SAN_CQE_FLAGS_BYTES != 1) begin
+            || SAN_CQE_FLAGS_BYTES != 1 || SAN_CQE_WQE_INDEX_BYTES != 2) begin
         $error("san_cq_writer: the contract's CQE layout changed; update the CQE image");
         $finish;
     end
@@ -186,12 +188,13 @@ reg [63:0] op_wr_id_reg, op_wr_id_next;
 reg [31:0] op_byte_len_reg, op_byte_len_next;
 reg [7:0]  op_opcode_reg, op_opcode_next;
 reg [7:0]  op_status_reg, op_status_next;
+reg [15:0] op_index_reg, op_index_next;
 reg        op_sol_reg, op_sol_next;
 reg [15:0] op_ci_reg, op_ci_next;
 reg        op_arm_reg, op_arm_next;
 
-// Output records: {data (a CQE to write), msix, vector, addr, wr_id, byte_len, qpn, opcode,
-// status, solicited, phase}; a record without data only raises its vector.
+// Output records: {data (a CQE to write), msix, vector, addr, wqe_index, wr_id, byte_len, qpn,
+// opcode, status, solicited, phase}; a record without data only raises its vector.
 localparam integer R_PHASE = 0;
 localparam integer R_SOL = 1;
 localparam integer R_STATUS = 2;
@@ -199,7 +202,8 @@ localparam integer R_OPCODE = 10;
 localparam integer R_QPN = 18;
 localparam integer R_BYTE_LEN = R_QPN + QPN_W;
 localparam integer R_WR_ID = R_BYTE_LEN + 32;
-localparam integer R_ADDR = R_WR_ID + 64;
+localparam integer R_INDEX = R_WR_ID + 64;
+localparam integer R_ADDR = R_INDEX + 16;
 localparam integer R_VEC = R_ADDR + 64;
 localparam integer R_MSIX = R_VEC + 16;
 localparam integer R_DATA = R_MSIX + 1;
@@ -209,7 +213,7 @@ localparam integer REC_W = R_DATA + 1;
 reg              rec_valid;
 reg              rec_data;
 reg              rec_msix;
-wire [REC_W-1:0] rec = {rec_data, rec_msix, e_vector, e_addr, op_wr_id_reg, op_byte_len_reg,
+wire [REC_W-1:0] rec = {rec_data, rec_msix, e_vector, e_addr, op_index_reg, op_wr_id_reg, op_byte_len_reg,
     op_qpn_reg, op_opcode_reg, op_status_reg, op_sol_reg, e_phase};
 wire             rec_room;
 
@@ -259,6 +263,7 @@ always @* begin
     op_qpn_next = op_qpn_reg;
     op_wr_id_next = op_wr_id_reg;
     op_byte_len_next = op_byte_len_reg;
+    op_index_next = op_index_reg;
     op_opcode_next = op_opcode_reg;
     op_status_next = op_status_reg;
     op_sol_next = op_sol_reg;
@@ -320,6 +325,7 @@ always @* begin
                     op_byte_len_next = s_cqe1_byte_len;
                     op_opcode_next = s_cqe1_opcode;
                     op_status_next = s_cqe1_status;
+                    op_index_next = s_cqe1_wqe_index;
                     op_sol_next = s_cqe1_solicited;
                 end else begin
                     tbl_raddr = s_cqe0_qpn;
@@ -328,6 +334,7 @@ always @* begin
                     op_byte_len_next = s_cqe0_byte_len;
                     op_opcode_next = s_cqe0_opcode;
                     op_status_next = s_cqe0_status;
+                    op_index_next = s_cqe0_wqe_index;
                     op_sol_next = s_cqe0_solicited;
                 end
             end
@@ -393,6 +400,7 @@ always @* begin
     cqe_img[8*SAN_CQE_QPN_OFFSET +: 32] = {{(32-QPN_W){1'b0}}, h_qpn};
     cqe_img[8*SAN_CQE_OPCODE_OFFSET +: 8] = h_opcode;
     cqe_img[8*SAN_CQE_STATUS_OFFSET +: 8] = h_status;
+    cqe_img[8*SAN_CQE_WQE_INDEX_OFFSET +: 16] = head[R_INDEX +: 16];
     cqe_img[8*SAN_CQE_FLAGS_OFFSET + SAN_CQE_FLAGS_SOLICITED_LSB] = h_sol;
     cqe_img[8*SAN_CQE_FLAGS_OFFSET + SAN_CQE_FLAGS_PHASE_LSB] = h_phase;
 end
@@ -455,6 +463,7 @@ always @(posedge clk) begin
     op_qpn_reg <= op_qpn_next;
     op_wr_id_reg <= op_wr_id_next;
     op_byte_len_reg <= op_byte_len_next;
+    op_index_reg <= op_index_next;
     op_opcode_reg <= op_opcode_next;
     op_status_reg <= op_status_next;
     op_sol_reg <= op_sol_next;

@@ -69,6 +69,18 @@ module san_csr #(
     output wire [63:0]                ctx_load_cq_base,
     output wire [4:0]                 ctx_load_cq_log,
     output wire [15:0]                ctx_load_cq_vector,
+    output wire [2:0]                 ctx_load_retry_cnt,
+    output wire [2:0]                 ctx_load_rnr_retry,
+    output wire [4:0]                 ctx_load_timeout,
+    output wire [4:0]                 ctx_load_min_rnr_timer,
+
+    // Transport state query (QPC CMD.QUERY) to the completer, and its answer
+    output wire [$clog2(N_QP)-1:0]    m_query_qpn,
+    output wire                       m_query_valid,
+    input  wire                       m_query_ready,
+    input  wire                       s_query_rts,
+    input  wire                       s_query_err,
+    input  wire                       s_query_valid,
 
     // Doorbells: send queue, receive queue, completion queue
     output wire [$clog2(N_QP)-1:0]    m_db_sq_qpn,
@@ -94,6 +106,10 @@ module san_csr #(
     input  wire [4:0]                 stat_drop1_reason,
     input  wire                       stat_cq_overrun,
     input  wire                       stat_dma_error,
+    input  wire                       stat_timeout,
+    input  wire                       stat_seq_nak,
+    input  wire                       stat_rnr_nak,
+    input  wire                       stat_ack_ignored,
 
     // Interrupt requests of the engines, passed on to m_msix behind the self-test's
     input  wire [15:0]                s_msix_vector,
@@ -166,6 +182,10 @@ reg  [31:0] tx_frames_reg = 32'd0, tx_frames_next;
 reg  [31:0] rx_frames_reg = 32'd0, rx_frames_next;
 reg  [31:0] cq_overruns_reg = 32'd0, cq_overruns_next;
 reg  [31:0] dma_errors_reg = 32'd0, dma_errors_next;
+reg  [31:0] timeouts_reg = 32'd0, timeouts_next;
+reg  [31:0] seq_naks_reg = 32'd0, seq_naks_next;
+reg  [31:0] rnr_naks_reg = 32'd0, rnr_naks_next;
+reg  [31:0] acks_ignored_reg = 32'd0, acks_ignored_next;
 reg  [32*N_DROP-1:0] drop_cnt_reg = {32*N_DROP{1'b0}}, drop_cnt_next;
 
 // QPC staging registers and the load in progress
@@ -187,6 +207,11 @@ reg  [4:0]  qpc_cq_log_reg = 5'd0, qpc_cq_log_next;
 reg  [15:0] qpc_vector_reg = 16'd0, qpc_vector_next;
 reg         qpc_busy_reg = 1'b0, qpc_busy_next;
 reg         qpc_error_reg = 1'b0, qpc_error_next;
+reg  [15:0] qpc_tr_reg = 16'd0, qpc_tr_next;        // TRANSPORT bits 4:0 6:4 12:8 20:16 packed
+reg         qpc_q_pend_reg = 1'b0, qpc_q_pend_next; // a query waits for the completer to take it
+reg         qpc_q_wait_reg = 1'b0, qpc_q_wait_next; // a query waits for its answer
+reg  [1:0]  qpc_qstate_reg = 2'd0, qpc_qstate_next; // the last answer: {err, rts}
+wire        qpc_cmd_busy = qpc_busy_reg || qpc_q_pend_reg || qpc_q_wait_reg;
 
 // Doorbells waiting for their engine
 reg  [QPN_W-1:0] db_qpn_reg = {QPN_W{1'b0}}, db_qpn_next;
@@ -229,6 +254,12 @@ assign ctx_load_rq_log = qpc_rq_log_reg;
 assign ctx_load_cq_base = qpc_cq_base_reg;
 assign ctx_load_cq_log = qpc_cq_log_reg;
 assign ctx_load_cq_vector = qpc_vector_reg;
+assign ctx_load_retry_cnt = qpc_tr_reg[2:0];
+assign ctx_load_rnr_retry = qpc_tr_reg[5:3];
+assign ctx_load_timeout = qpc_tr_reg[10:6];
+assign ctx_load_min_rnr_timer = qpc_tr_reg[15:11];
+assign m_query_qpn = qpc_qpn_reg[QPN_W-1:0];
+assign m_query_valid = qpc_q_pend_reg;
 
 assign m_db_sq_qpn = db_qpn_reg;
 assign m_db_sq_pi = db_data_reg[15:0];
@@ -251,7 +282,7 @@ wire [31:0] rd_addr = {{(32-AXIL_ADDR_WIDTH){1'b0}}, s_axil_araddr};
 // previous response has gone and nothing the previous write started is still waiting (a
 // self-test interrupt, a doorbell, a context load).
 wire wr_start = s_axil_awvalid && s_axil_wvalid && !awready_reg
-    && (!bvalid_reg || s_axil_bready) && !msix_valid_reg && !db_pending && !qpc_busy_reg;
+    && (!bvalid_reg || s_axil_bready) && !msix_valid_reg && !db_pending && !qpc_cmd_busy;
 wire wr_do = awready_reg && s_axil_awvalid && s_axil_wvalid;
 // Read path: AR is taken one cycle after it is valid, when the previous data has gone.
 wire rd_start = s_axil_arvalid && !arready_reg && (!rvalid_reg || s_axil_rready);
@@ -324,6 +355,10 @@ always @* begin
     qpc_vector_next = qpc_vector_reg;
     qpc_busy_next = qpc_busy_reg && !ctx_load_ready;
     qpc_error_next = qpc_error_reg;
+    qpc_tr_next = qpc_tr_reg;
+    qpc_q_pend_next = qpc_q_pend_reg && !m_query_ready;
+    qpc_q_wait_next = (qpc_q_wait_reg || (qpc_q_pend_reg && m_query_ready)) && !s_query_valid;
+    qpc_qstate_next = s_query_valid ? {s_query_err, s_query_rts} : qpc_qstate_reg;
     db_qpn_next = db_qpn_reg;
     db_data_next = db_data_reg;
     db_sq_valid_next = db_sq_valid_reg && !m_db_sq_ready;
@@ -409,6 +444,18 @@ always @* begin
                     if (s_axil_wstrb[2]) qpc_cq_log_next = s_axil_wdata[SAN_QPC_LOG_SIZES_CQ_LSB +: 5];
                 end
                 SAN_QPC_CQ_VECTOR_ADDR: qpc_vector_next = merge16(qpc_vector_reg);
+                SAN_QPC_TRANSPORT_ADDR: begin
+                    if (s_axil_wstrb[0]) begin
+                        qpc_tr_next[2:0] = s_axil_wdata[SAN_QPC_TRANSPORT_RETRY_CNT_LSB +: 3];
+                        qpc_tr_next[5:3] = s_axil_wdata[SAN_QPC_TRANSPORT_RNR_RETRY_LSB +: 3];
+                    end
+                    if (s_axil_wstrb[1]) begin
+                        qpc_tr_next[10:6] = s_axil_wdata[SAN_QPC_TRANSPORT_TIMEOUT_LSB +: 5];
+                    end
+                    if (s_axil_wstrb[2]) begin
+                        qpc_tr_next[15:11] = s_axil_wdata[SAN_QPC_TRANSPORT_MIN_RNR_TIMER_LSB +: 5];
+                    end
+                end
                 SAN_QPC_CMD_ADDR: begin
                     if (s_axil_wstrb[0] && s_axil_wdata[SAN_QPC_CMD_LOAD_LSB]) begin
                         if (qpc_bad) begin
@@ -417,6 +464,14 @@ always @* begin
                         end else begin
                             qpc_error_next = 1'b0;
                             qpc_busy_next = 1'b1;
+                        end
+                    end else if (s_axil_wstrb[0] && s_axil_wdata[SAN_QPC_CMD_QUERY_LSB]) begin
+                        if (qpc_qpn_reg >= N_QP) begin
+                            qpc_error_next = 1'b1;
+                            bad_wr = 1'b1;
+                        end else begin
+                            qpc_error_next = 1'b0;
+                            qpc_q_pend_next = 1'b1;
                         end
                     end
                 end
@@ -431,8 +486,10 @@ always @* begin
                 SAN_PORT_BLK_TYPE_ADDR, SAN_PORT_BLK_VERSION_ADDR, SAN_PORT_BLK_NEXT_ADDR,
                 SAN_PORT_TX_FRAMES_ADDR, SAN_PORT_RX_FRAMES_ADDR, SAN_PORT_RX_DROP_COUNT_ADDR,
                 SAN_PORT_CQ_OVERRUNS_ADDR, SAN_PORT_DMA_ERRORS_ADDR,
+                SAN_PORT_TIMEOUTS_ADDR, SAN_PORT_SEQ_NAKS_ADDR, SAN_PORT_RNR_NAKS_ADDR,
+                SAN_PORT_ACKS_IGNORED_ADDR,
                 SAN_QPC_BLK_TYPE_ADDR, SAN_QPC_BLK_VERSION_ADDR, SAN_QPC_BLK_NEXT_ADDR,
-                SAN_QPC_STATUS_ADDR: begin
+                SAN_QPC_STATUS_ADDR, SAN_QPC_QSTATE_ADDR: begin
                 end
                 default: begin
                     bresp_next = RESP_SLVERR;
@@ -504,6 +561,10 @@ always @* begin
                 end
                 SAN_PORT_CQ_OVERRUNS_ADDR: rdata_next = cq_overruns_reg;
                 SAN_PORT_DMA_ERRORS_ADDR: rdata_next = dma_errors_reg;
+                SAN_PORT_TIMEOUTS_ADDR: rdata_next = timeouts_reg;
+                SAN_PORT_SEQ_NAKS_ADDR: rdata_next = seq_naks_reg;
+                SAN_PORT_RNR_NAKS_ADDR: rdata_next = rnr_naks_reg;
+                SAN_PORT_ACKS_IGNORED_ADDR: rdata_next = acks_ignored_reg;
                 SAN_QPC_BLK_TYPE_ADDR: rdata_next = SAN_QPC_TYPE;
                 SAN_QPC_BLK_VERSION_ADDR: rdata_next = SAN_QPC_VERSION;
                 SAN_QPC_BLK_NEXT_ADDR: rdata_next = SAN_QPC_BLK_NEXT_RESET;
@@ -527,8 +588,18 @@ always @* begin
                 SAN_QPC_CQ_VECTOR_ADDR: rdata_next = {16'd0, qpc_vector_reg};
                 SAN_QPC_CMD_ADDR: rdata_next = 32'd0;
                 SAN_QPC_STATUS_ADDR: begin
-                    rdata_next[SAN_QPC_STATUS_BUSY_LSB] = qpc_busy_reg;
+                    rdata_next[SAN_QPC_STATUS_BUSY_LSB] = qpc_cmd_busy;
                     rdata_next[SAN_QPC_STATUS_ERROR_LSB] = qpc_error_reg;
+                end
+                SAN_QPC_TRANSPORT_ADDR: begin
+                    rdata_next[SAN_QPC_TRANSPORT_RETRY_CNT_LSB +: 3] = qpc_tr_reg[2:0];
+                    rdata_next[SAN_QPC_TRANSPORT_RNR_RETRY_LSB +: 3] = qpc_tr_reg[5:3];
+                    rdata_next[SAN_QPC_TRANSPORT_TIMEOUT_LSB +: 5] = qpc_tr_reg[10:6];
+                    rdata_next[SAN_QPC_TRANSPORT_MIN_RNR_TIMER_LSB +: 5] = qpc_tr_reg[15:11];
+                end
+                SAN_QPC_QSTATE_ADDR: begin
+                    rdata_next[SAN_QPC_QSTATE_RTS_LSB] = qpc_qstate_reg[0];
+                    rdata_next[SAN_QPC_QSTATE_ERROR_LSB] = qpc_qstate_reg[1];
                 end
                 default: begin
                     rresp_next = RESP_SLVERR;
@@ -557,6 +628,10 @@ always @* begin
     rx_frames_next = rx_frames_reg + {31'd0, stat_rx_frame};
     cq_overruns_next = cq_overruns_reg + {31'd0, stat_cq_overrun};
     dma_errors_next = dma_errors_reg + {31'd0, stat_dma_error};
+    timeouts_next = timeouts_reg + {31'd0, stat_timeout};
+    seq_naks_next = seq_naks_reg + {31'd0, stat_seq_nak};
+    rnr_naks_next = rnr_naks_reg + {31'd0, stat_rnr_nak};
+    acks_ignored_next = acks_ignored_reg + {31'd0, stat_ack_ignored};
     drop_cnt_next = drop_cnt_reg;
     drop_cnt_next[31:0] = drop_cnt_reg[31:0] + {31'd0, stat_drop0_valid} + {31'd0, stat_drop1_valid};
     for (di = 1; di < N_DROP; di = di + 1) begin
@@ -577,6 +652,10 @@ always @(posedge clk) begin
     rx_frames_reg <= rx_frames_next;
     cq_overruns_reg <= cq_overruns_next;
     dma_errors_reg <= dma_errors_next;
+    timeouts_reg <= timeouts_next;
+    seq_naks_reg <= seq_naks_next;
+    rnr_naks_reg <= rnr_naks_next;
+    acks_ignored_reg <= acks_ignored_next;
     drop_cnt_reg <= drop_cnt_next;
     qpc_qpn_reg <= qpc_qpn_next;
     qpc_rts_reg <= qpc_rts_next;
@@ -596,6 +675,10 @@ always @(posedge clk) begin
     qpc_vector_reg <= qpc_vector_next;
     qpc_busy_reg <= qpc_busy_next;
     qpc_error_reg <= qpc_error_next;
+    qpc_tr_reg <= qpc_tr_next;
+    qpc_q_pend_reg <= qpc_q_pend_next;
+    qpc_q_wait_reg <= qpc_q_wait_next;
+    qpc_qstate_reg <= qpc_qstate_next;
     db_qpn_reg <= db_qpn_next;
     db_data_reg <= db_data_next;
     db_sq_valid_reg <= db_sq_valid_next;
@@ -640,6 +723,10 @@ always @(posedge clk) begin
         rx_frames_reg <= SAN_PORT_RX_FRAMES_RESET;
         cq_overruns_reg <= SAN_PORT_CQ_OVERRUNS_RESET;
         dma_errors_reg <= SAN_PORT_DMA_ERRORS_RESET;
+        timeouts_reg <= SAN_PORT_TIMEOUTS_RESET;
+        seq_naks_reg <= SAN_PORT_SEQ_NAKS_RESET;
+        rnr_naks_reg <= SAN_PORT_RNR_NAKS_RESET;
+        acks_ignored_reg <= SAN_PORT_ACKS_IGNORED_RESET;
         drop_cnt_reg <= {32*N_DROP{1'b0}};
         qpc_qpn_reg <= SAN_QPC_QPN_RESET;
         qpc_rts_reg <= 1'b0;
@@ -659,6 +746,10 @@ always @(posedge clk) begin
         qpc_vector_reg <= 16'd0;
         qpc_busy_reg <= 1'b0;
         qpc_error_reg <= 1'b0;
+        qpc_tr_reg <= 16'd0;
+        qpc_q_pend_reg <= 1'b0;
+        qpc_q_wait_reg <= 1'b0;
+        qpc_qstate_reg <= 2'd0;
         db_sq_valid_reg <= 1'b0;
         db_rq_valid_reg <= 1'b0;
         db_cq_valid_reg <= 1'b0;

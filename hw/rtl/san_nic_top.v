@@ -131,7 +131,7 @@ wire [31:0] cfg_ip;
 wire [3:0]  cfg_pmtu_log2;
 
 wire             ctx_load_en;
-wire             sq_ctx_ready, rq_ctx_ready, cq_ctx_ready;
+wire             sq_ctx_ready, rq_ctx_ready, cq_ctx_ready, comp_ctx_ready;
 wire [QPN_W-1:0] ctx_load_qpn;
 wire             ctx_load_rts;
 wire [23:0]      ctx_load_dest_qpn;
@@ -142,6 +142,12 @@ wire [23:0]      ctx_load_sq_psn, ctx_load_rq_psn;
 wire [63:0]      ctx_load_sq_base, ctx_load_rq_base, ctx_load_cq_base;
 wire [4:0]       ctx_load_sq_log, ctx_load_rq_log, ctx_load_cq_log;
 wire [15:0]      ctx_load_cq_vector;
+wire [2:0]       ctx_load_retry_cnt, ctx_load_rnr_retry;
+wire [4:0]       ctx_load_timeout, ctx_load_min_rnr_timer;
+
+wire [QPN_W-1:0] query_qpn;
+wire             query_valid, query_ready, query_rts, query_err, query_ans;
+wire             stat_timeout, stat_seq_nak, stat_rnr_nak, stat_ack_ignored;
 
 wire [QPN_W-1:0] db_sq_qpn, db_rq_qpn, db_cq_qpn;
 wire [15:0]      db_sq_pi, db_rq_pi, db_cq_ci;
@@ -189,7 +195,7 @@ san_csr #(
     .cfg_ip(cfg_ip),
     .cfg_pmtu_log2(cfg_pmtu_log2),
     .ctx_load_en(ctx_load_en),
-    .ctx_load_ready(sq_ctx_ready && rq_ctx_ready && cq_ctx_ready),
+    .ctx_load_ready(sq_ctx_ready && rq_ctx_ready && cq_ctx_ready && comp_ctx_ready),
     .ctx_load_qpn(ctx_load_qpn),
     .ctx_load_rts(ctx_load_rts),
     .ctx_load_dest_qpn(ctx_load_dest_qpn),
@@ -205,6 +211,16 @@ san_csr #(
     .ctx_load_cq_base(ctx_load_cq_base),
     .ctx_load_cq_log(ctx_load_cq_log),
     .ctx_load_cq_vector(ctx_load_cq_vector),
+    .ctx_load_retry_cnt(ctx_load_retry_cnt),
+    .ctx_load_rnr_retry(ctx_load_rnr_retry),
+    .ctx_load_timeout(ctx_load_timeout),
+    .ctx_load_min_rnr_timer(ctx_load_min_rnr_timer),
+    .m_query_qpn(query_qpn),
+    .m_query_valid(query_valid),
+    .m_query_ready(query_ready),
+    .s_query_rts(query_rts),
+    .s_query_err(query_err),
+    .s_query_valid(query_ans),
     .m_db_sq_qpn(db_sq_qpn),
     .m_db_sq_pi(db_sq_pi),
     .m_db_sq_valid(db_sq_valid),
@@ -226,6 +242,10 @@ san_csr #(
     .stat_drop1_reason(rq_drop_reason),
     .stat_cq_overrun(cq_overrun),
     .stat_dma_error(dma_wr_error),
+    .stat_timeout(stat_timeout),
+    .stat_seq_nak(stat_seq_nak),
+    .stat_rnr_nak(stat_rnr_nak),
+    .stat_ack_ignored(stat_ack_ignored),
     .s_msix_vector(cq_msix_vector),
     .s_msix_valid(cq_msix_valid),
     .s_msix_ready(cq_msix_ready),
@@ -272,12 +292,23 @@ assign ack_tx_ready = tx_hdr_ready;
 assign sq_tx_ready = tx_hdr_ready && !ack_tx_valid;
 
 // --- completions -----------------------------------------------------------------------------------
+// Send completions come from the completer (WQE index only), receive completions from the rq
+// engine.
 wire [QPN_W-1:0] sq_cqe_qpn, rq_cqe_qpn;
-wire [63:0] sq_cqe_wr_id, rq_cqe_wr_id;
-wire [31:0] sq_cqe_byte_len, rq_cqe_byte_len;
-wire [7:0]  sq_cqe_opcode, rq_cqe_opcode, sq_cqe_status, rq_cqe_status;
-wire        sq_cqe_solicited, rq_cqe_solicited;
+wire [63:0] rq_cqe_wr_id;
+wire [31:0] rq_cqe_byte_len;
+wire [7:0]  rq_cqe_opcode, sq_cqe_status, rq_cqe_status;
+wire [15:0] sq_cqe_wqe_index, rq_cqe_wqe_index;
+wire        rq_cqe_solicited;
 wire        sq_cqe_valid, sq_cqe_ready, rq_cqe_valid, rq_cqe_ready;
+
+// --- reliability: the sq engine's records, the completer's commands and progress, ACKs ---------
+wire [QPN_W-1:0] rec_qpn, rw_qpn, una_qpn, ack_qpn;
+wire        rec_last, rec_signaled, rec_valid, rec_ready;
+wire [15:0] rec_idx, rw_idx, una_idx;
+wire [23:0] rec_first_psn, rec_end_psn, rw_psn, rw_pkt, una_psn, ack_psn, ack_msn;
+wire [7:0]  rec_status, ack_syndrome;
+wire        rw_hold, rw_valid, rw_ready, una_valid, ack_valid, ack_ready;
 
 // --- receive: the parser's descriptors and payload -------------------------------------------------
 wire [7:0]  rx_hdr_opcode;
@@ -285,6 +316,8 @@ wire        rx_hdr_se;
 wire [23:0] rx_hdr_dest_qp;
 wire        rx_hdr_ack_req;
 wire [23:0] rx_hdr_psn;
+wire [7:0]  rx_hdr_aeth_syndrome;
+wire [23:0] rx_hdr_aeth_msn;
 wire [12:0] rx_hdr_pay_len;
 wire        rx_hdr_valid, rx_hdr_ready;
 wire [DATA_WIDTH-1:0]   rx_pay_tdata;
@@ -343,14 +376,83 @@ san_sq_engine #(
     .m_axis_pay_tvalid(sq_pay_tvalid),
     .m_axis_pay_tready(sq_pay_tready),
     .m_axis_pay_tlast(sq_pay_tlast),
+    .m_rec_qpn(rec_qpn),
+    .m_rec_last(rec_last),
+    .m_rec_idx(rec_idx),
+    .m_rec_first_psn(rec_first_psn),
+    .m_rec_end_psn(rec_end_psn),
+    .m_rec_signaled(rec_signaled),
+    .m_rec_status(rec_status),
+    .m_rec_valid(rec_valid),
+    .m_rec_ready(rec_ready),
+    .s_rw_qpn(rw_qpn),
+    .s_rw_hold(rw_hold),
+    .s_rw_idx(rw_idx),
+    .s_rw_psn(rw_psn),
+    .s_rw_pkt(rw_pkt),
+    .s_rw_valid(rw_valid),
+    .s_rw_ready(rw_ready),
+    .s_una_qpn(una_qpn),
+    .s_una_psn(una_psn),
+    .s_una_idx(una_idx),
+    .s_una_valid(una_valid)
+);
+
+san_completer #(
+    .N_QP(N_QP),
+    .CLK_KHZ(CLK_KHZ)
+) comp_inst (
+    .clk(clk),
+    .rst(rst),
+    .ctx_load_en(ctx_load_en),
+    .ctx_load_ready(comp_ctx_ready),
+    .ctx_load_qpn(ctx_load_qpn),
+    .ctx_load_rts(ctx_load_rts),
+    .ctx_load_sq_psn(ctx_load_sq_psn),
+    .ctx_load_retry_cnt(ctx_load_retry_cnt),
+    .ctx_load_rnr_retry(ctx_load_rnr_retry),
+    .ctx_load_timeout(ctx_load_timeout),
+    .s_rec_qpn(rec_qpn),
+    .s_rec_last(rec_last),
+    .s_rec_idx(rec_idx),
+    .s_rec_first_psn(rec_first_psn),
+    .s_rec_end_psn(rec_end_psn),
+    .s_rec_signaled(rec_signaled),
+    .s_rec_status(rec_status),
+    .s_rec_valid(rec_valid),
+    .s_rec_ready(rec_ready),
+    .s_ack_qpn(ack_qpn),
+    .s_ack_psn(ack_psn),
+    .s_ack_syndrome(ack_syndrome),
+    .s_ack_msn(ack_msn),
+    .s_ack_valid(ack_valid),
+    .s_ack_ready(ack_ready),
+    .m_rw_qpn(rw_qpn),
+    .m_rw_hold(rw_hold),
+    .m_rw_idx(rw_idx),
+    .m_rw_psn(rw_psn),
+    .m_rw_pkt(rw_pkt),
+    .m_rw_valid(rw_valid),
+    .m_rw_ready(rw_ready),
+    .m_una_qpn(una_qpn),
+    .m_una_psn(una_psn),
+    .m_una_idx(una_idx),
+    .m_una_valid(una_valid),
     .m_cqe_qpn(sq_cqe_qpn),
-    .m_cqe_wr_id(sq_cqe_wr_id),
-    .m_cqe_byte_len(sq_cqe_byte_len),
-    .m_cqe_opcode(sq_cqe_opcode),
+    .m_cqe_wqe_index(sq_cqe_wqe_index),
     .m_cqe_status(sq_cqe_status),
-    .m_cqe_solicited(sq_cqe_solicited),
     .m_cqe_valid(sq_cqe_valid),
-    .m_cqe_ready(sq_cqe_ready)
+    .m_cqe_ready(sq_cqe_ready),
+    .s_query_qpn(query_qpn),
+    .s_query_valid(query_valid),
+    .s_query_ready(query_ready),
+    .m_query_rts(query_rts),
+    .m_query_err(query_err),
+    .m_query_valid(query_ans),
+    .stat_timeout(stat_timeout),
+    .stat_seq_nak(stat_seq_nak),
+    .stat_rnr_nak(stat_rnr_nak),
+    .stat_ack_ignored(stat_ack_ignored)
 );
 
 san_tx_builder #(
@@ -412,8 +514,8 @@ san_rx_parser #(
     .m_hdr_src_ip(),
     .m_hdr_dst_ip(),
     .m_hdr_udp_sport(),
-    .m_hdr_aeth_syndrome(),
-    .m_hdr_aeth_msn(),
+    .m_hdr_aeth_syndrome(rx_hdr_aeth_syndrome),
+    .m_hdr_aeth_msn(rx_hdr_aeth_msn),
     .m_hdr_deth_qkey(),
     .m_hdr_deth_src_qp(),
     .m_hdr_pay_len(rx_hdr_pay_len),
@@ -444,6 +546,7 @@ san_rq_engine #(
     .ctx_load_dip(ctx_load_dip),
     .ctx_load_udp_sport(ctx_load_udp_sport),
     .ctx_load_rq_psn(ctx_load_rq_psn),
+    .ctx_load_min_rnr_timer(ctx_load_min_rnr_timer),
     .ctx_load_rq_base(ctx_load_rq_base),
     .ctx_load_rq_log(ctx_load_rq_log),
     .s_db_qpn(db_rq_qpn),
@@ -455,6 +558,8 @@ san_rq_engine #(
     .s_hdr_dest_qp(rx_hdr_dest_qp),
     .s_hdr_ack_req(rx_hdr_ack_req),
     .s_hdr_psn(rx_hdr_psn),
+    .s_hdr_aeth_syndrome(rx_hdr_aeth_syndrome),
+    .s_hdr_aeth_msn(rx_hdr_aeth_msn),
     .s_hdr_pay_len(rx_hdr_pay_len),
     .s_hdr_valid(rx_hdr_valid),
     .s_hdr_ready(rx_hdr_ready),
@@ -501,9 +606,16 @@ san_rq_engine #(
     .m_cqe_byte_len(rq_cqe_byte_len),
     .m_cqe_opcode(rq_cqe_opcode),
     .m_cqe_status(rq_cqe_status),
+    .m_cqe_wqe_index(rq_cqe_wqe_index),
     .m_cqe_solicited(rq_cqe_solicited),
     .m_cqe_valid(rq_cqe_valid),
     .m_cqe_ready(rq_cqe_ready),
+    .m_ack_qpn(ack_qpn),
+    .m_ack_psn(ack_psn),
+    .m_ack_syndrome(ack_syndrome),
+    .m_ack_msn(ack_msn),
+    .m_ack_valid(ack_valid),
+    .m_ack_ready(ack_ready),
     .m_drop_valid(rq_drop_valid),
     .m_drop_reason(rq_drop_reason)
 );
@@ -527,11 +639,12 @@ san_cq_writer #(
     .s_db_valid(db_cq_valid),
     .s_db_ready(db_cq_ready),
     .s_cqe0_qpn(sq_cqe_qpn),
-    .s_cqe0_wr_id(sq_cqe_wr_id),
-    .s_cqe0_byte_len(sq_cqe_byte_len),
-    .s_cqe0_opcode(sq_cqe_opcode),
+    .s_cqe0_wr_id(64'd0),
+    .s_cqe0_byte_len(32'd0),
+    .s_cqe0_opcode(SAN_CQE_OPCODE_SEND),
     .s_cqe0_status(sq_cqe_status),
-    .s_cqe0_solicited(sq_cqe_solicited),
+    .s_cqe0_wqe_index(sq_cqe_wqe_index),
+    .s_cqe0_solicited(1'b0),
     .s_cqe0_valid(sq_cqe_valid),
     .s_cqe0_ready(sq_cqe_ready),
     .s_cqe1_qpn(rq_cqe_qpn),
@@ -539,6 +652,7 @@ san_cq_writer #(
     .s_cqe1_byte_len(rq_cqe_byte_len),
     .s_cqe1_opcode(rq_cqe_opcode),
     .s_cqe1_status(rq_cqe_status),
+    .s_cqe1_wqe_index(rq_cqe_wqe_index),
     .s_cqe1_solicited(rq_cqe_solicited),
     .s_cqe1_valid(rq_cqe_valid),
     .s_cqe1_ready(rq_cqe_ready),

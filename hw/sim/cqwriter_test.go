@@ -27,6 +27,7 @@ type cqeReq struct {
 	wrID           uint64
 	byteLen        uint32
 	opcode, status uint8
+	wqeIndex       uint16
 	solicited      bool
 	index          uint16 // the pi it was written at
 	image          []byte // the CQE as it must land in host memory
@@ -145,6 +146,7 @@ func cqeImage(r *cqeReq, phase uint8) []byte {
 	e.SetQPN(uint32(r.qpn))
 	e.SetOpcode(r.opcode)
 	e.SetStatus(r.status)
+	e.SetWQEIndex(r.wqeIndex)
 	e.SetFlagsSolicited(uint8(b2u(r.solicited)))
 	e.SetFlagsPhase(phase)
 	return e
@@ -263,6 +265,7 @@ func (b *cqBench) setCQE(i int, r *cqeReq) {
 	b.d.Set(p+"byte_len", uint64(r.byteLen))
 	b.d.Set(p+"opcode", uint64(r.opcode))
 	b.d.Set(p+"status", uint64(r.status))
+	b.d.Set(p+"wqe_index", uint64(r.wqeIndex))
 	b.d.Set(p+"solicited", b2u(r.solicited))
 }
 
@@ -427,7 +430,8 @@ func (b *cqBench) settle(limit int) {
 func randCQE(rng *rand.Rand, qpn int) *cqeReq {
 	return &cqeReq{qpn: qpn, wrID: rng.Uint64(), byteLen: rng.Uint32(),
 		opcode:    uint8([]regs.CQEOpcode{regs.CQEOpcodeSend, regs.CQEOpcodeRecv}[rng.Intn(2)]),
-		status:    uint8(rng.Intn(8)),
+		status:    uint8(rng.Intn(len(regs.CQEStatusValues))),
+		wqeIndex:  uint16(rng.Uint32()),
 		solicited: rng.Intn(2) == 0}
 }
 

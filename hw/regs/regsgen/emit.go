@@ -13,9 +13,11 @@ var initialisms = map[string]bool{
 	"EQ": true, "EQE": true, "ID": true, "IRQ": true, "MAD": true, "MSIX": true, "MTU": true,
 	"NIC": true, "PI": true, "PSN": true, "QP": true, "QPN": true, "RQ": true, "SQ": true,
 	"WQE": true, "IOVA": true, "IP": true, "UDP": true, "ICRC": true, "MAC": true, "PMTU": true, "RTS": true, "MSI": true,
+	"RNR": true, "NAK": true, "AETH": true, "ACK": true,
 }
 
-// goName turns UPPER_SNAKE or lower_snake into Go's MixedCaps, honouring initialisms.
+// goName turns UPPER_SNAKE or lower_snake into Go's MixedCaps, honouring initialisms and their
+// plurals (NAKS -> NAKs).
 func goName(s string) string {
 	var b strings.Builder
 	for _, part := range strings.Split(s, "_") {
@@ -25,6 +27,10 @@ func goName(s string) string {
 		up := strings.ToUpper(part)
 		if initialisms[up] {
 			b.WriteString(up)
+			continue
+		}
+		if n := len(up); n > 2 && up[n-1] == 'S' && initialisms[up[:n-1]] {
+			b.WriteString(up[:n-1] + "s")
 			continue
 		}
 		b.WriteString(up[:1])
