@@ -3,7 +3,8 @@
 // a bus master would (one real AXI4-Lite handshake at a time), serves the DMA ports from host
 // memory through a PCIe-like model (read latency, tags, one beat per cycle, posted writes) with a
 // guard, collects MSI-X requests, and carries Ethernet frames: to and from Go, or beat by beat
-// over a link to another NIC on the same clock (a fabric).
+// over a link to another NIC on the same clock (a fabric), where seeded faults may drop, corrupt,
+// duplicate or reorder them.
 
 #include "san_model.h"
 
@@ -65,6 +66,44 @@ struct Sampled {
   int resp_b, resp_r;
 };
 
+// splitmix64: the link faults' generator. Any seed, 0 included, starts a full-period stream.
+struct SplitMix {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; } // [0, 1)
+};
+
+// The kinds of link fault, in the order a frame is judged.
+enum Kind { kDrop, kCorrupt, kDuplicate, kReorder, kKinds };
+
+// Link is one direction of a link: the faults applied to what a model transmits to its peer
+// (see san_fabric_set_faults).
+struct Link {
+  san_link_fault fault[kKinds] = {};
+  uint32_t hold = 4096;
+  bool faulty = false; // a probability is above 0: new frames are stored and forwarded
+  SplitMix rng{0};
+  uint32_t run[kKinds] = {}; // frames left in a run, after the one that started it
+  san_link_counts counts{};
+
+  bool in_frame = false; // between a frame's first and last beat
+  bool saf = false;      // the frame in progress is stored and forwarded
+  std::vector<uint8_t> cur;
+
+  // A reordered frame waiting for the next one.
+  bool held = false;
+  std::vector<uint8_t> held_bytes;
+  bool held_user = false;
+  int held_copies = 1;
+  uint64_t held_due = 0;      // first cycle it may reach the peer
+  uint64_t held_deadline = 0; // delivered anyway from this cycle if no frame has started
+};
+
 // xorshift64*: the stall patterns, seeded so runs repeat.
 struct Rng {
   uint64_t s;
@@ -107,6 +146,11 @@ struct san_model {
   Frame tx_cur;
   bool tx_started = false;
   std::deque<Frame> tx_frames;
+  Link out; // faults of the direction to peer
+  bool capture_rx = false; // keep what the receive port takes from the link
+  Frame rx_cur;
+  bool rx_started = false;
+  std::deque<Frame> rx_frames;
 
   Sampled hs{};
   uint64_t last_write_cycle = 0;
@@ -145,6 +189,133 @@ void flush(san_model *m) {
   m->rx_src = 0;
   m->tx_started = false;
   m->tx_cur.bytes.clear();
+  m->rx_started = false;
+  m->rx_cur.bytes.clear();
+  // Frames in flight from this NIC are lost, and so is one held on the way to it; one the peer
+  // is still storing arrives, as the tail of a cut-through frame does.
+  m->out.in_frame = false;
+  m->out.cur.clear();
+  m->out.held = false;
+  m->out.held_bytes.clear();
+  if (m->peer != nullptr) {
+    m->peer->out.held = false;
+    m->peer->out.held_bytes.clear();
+  }
+}
+
+// append adds the bytes of a beat's enabled lanes to v.
+void append(std::vector<uint8_t> &v, uint64_t data, uint8_t keep) {
+  for (int i = 0; i < kBytes; i++) {
+    if (keep >> i & 1) v.push_back(static_cast<uint8_t>(data >> (8 * i)));
+  }
+}
+
+// deliver queues copies of a stored frame for the peer's receive port as full beats from lane
+// 0, presentable from cycle due.
+void deliver(san_model *m, const std::vector<uint8_t> &bytes, bool user, int copies, uint64_t due) {
+  Link &l = m->out;
+  for (int k = 0; k < copies; k++) {
+    l.counts.delivered++;
+    if (m->peer == nullptr) continue;
+    uint32_t len = static_cast<uint32_t>(bytes.size());
+    uint32_t off = 0;
+    do {
+      uint32_t n = len - off < kBytes ? len - off : kBytes;
+      uint64_t d = 0;
+      if (n > 0) std::memcpy(&d, bytes.data() + off, n);
+      off += n;
+      bool last = off == len;
+      m->peer->rx_link.push_back(Beat{d, static_cast<uint8_t>((1u << n) - 1), last, last && user, due});
+    } while (off < len);
+  }
+}
+
+// release delivers the held frame, if any, right behind what has been queued, from cycle due.
+void release(san_model *m, uint64_t due) {
+  Link &l = m->out;
+  if (!l.held) return;
+  l.held = false;
+  deliver(m, l.held_bytes, l.held_user, l.held_copies, due > l.held_due ? due : l.held_due);
+  l.held_bytes.clear();
+}
+
+// judge applies the faults to the stored frame whose last beat was sent in cycle c.
+void judge(san_model *m, bool user, uint64_t c) {
+  Link &l = m->out;
+  l.counts.frames++;
+  double u[kKinds];
+  for (double &x : u) x = l.rng.unit();
+  uint64_t r = l.rng.next();
+  // fires says whether kind k applies: a run in progress always counts the frame off, and
+  // only an eligible frame starts a run.
+  auto fires = [&](int k, bool eligible) {
+    if (l.run[k] > 0) {
+      l.run[k]--;
+      return eligible;
+    }
+    if (!eligible || !(u[k] < l.fault[k].p)) return false;
+    l.run[k] = (l.fault[k].burst ? l.fault[k].burst : 1) - 1;
+    return true;
+  };
+  bool held_before = l.held;
+  bool drop = fires(kDrop, true);
+  bool corrupt = fires(kCorrupt, !drop);
+  bool dup = fires(kDuplicate, !drop);
+  bool reorder = fires(kReorder, !drop && !held_before);
+  uint64_t due = c + 1 + m->latency;
+  if (drop) {
+    l.counts.dropped++;
+  } else {
+    if (corrupt) {
+      uint32_t off, width;
+      if (san_link_corrupt(l.cur.data(), static_cast<uint32_t>(l.cur.size()), r, &off, &width) > 0) {
+        l.counts.corrupted++;
+      } else {
+        l.counts.uncorruptible++;
+      }
+    }
+    int copies = dup ? 2 : 1;
+    if (dup) l.counts.duplicated++;
+    if (reorder) {
+      l.counts.reordered++;
+      l.held = true;
+      l.held_bytes.swap(l.cur);
+      l.held_user = user;
+      l.held_copies = copies;
+      l.held_due = due;
+      l.held_deadline = c + l.hold;
+    } else {
+      deliver(m, l.cur, user, copies, due);
+    }
+  }
+  l.cur.clear();
+  if (held_before) release(m, due);
+}
+
+// link_send carries a beat m transmitted in cycle c towards its peer: at once when its frame is
+// cut-through, else into the store until the frame's last beat.
+void link_send(san_model *m, const Beat &b, uint64_t c) {
+  Link &l = m->out;
+  if (!l.in_frame) {
+    l.in_frame = true;
+    l.saf = l.faulty;
+  }
+  if (l.saf) {
+    append(l.cur, b.data, b.keep);
+  } else {
+    Beat x = b;
+    x.time = c + 1 + m->latency;
+    m->peer->rx_link.push_back(x);
+  }
+  if (!b.last) return;
+  l.in_frame = false;
+  if (l.saf) {
+    judge(m, b.user, c);
+  } else {
+    l.counts.frames++;
+    l.counts.delivered++;
+    release(m, c + 1 + m->latency);
+  }
 }
 
 void idle_bus(Vsan_nic_top *t) {
@@ -280,19 +451,14 @@ void sample(san_model *m) {
   if (t->m_axis_tx_tvalid && t->m_axis_tx_tready) {
     Beat b{t->m_axis_tx_tdata, t->m_axis_tx_tkeep, t->m_axis_tx_tlast != 0,
            t->m_axis_tx_tuser != 0, 0};
-    if (m->peer != nullptr) {
-      b.time = c + 1 + m->latency;
-      m->peer->rx_link.push_back(b);
-    }
+    if (m->peer != nullptr) link_send(m, b, c);
     if (m->peer == nullptr || m->capture) {
       if (!m->tx_started) {
         m->tx_cur.bytes.clear();
         m->tx_cur.first = c;
         m->tx_started = true;
       }
-      for (int i = 0; i < kBytes; i++) {
-        if (b.keep >> i & 1) m->tx_cur.bytes.push_back(static_cast<uint8_t>(b.data >> (8 * i)));
-      }
+      append(m->tx_cur.bytes, b.data, b.keep);
       if (b.last) {
         m->tx_cur.last = c;
         m->tx_started = false;
@@ -301,13 +467,46 @@ void sample(san_model *m) {
       }
     }
   }
+  // A held frame no next frame has started behind goes on its own once its time is up.
+  Link &l = m->out;
+  if (l.held && !l.in_frame && c >= l.held_deadline) release(m, c + 1);
 
   if (t->s_axis_rx_tvalid && t->s_axis_rx_tready) {
     std::deque<Beat> &q = m->rx_src == 1 ? m->rx_link : m->rx_inject;
-    bool last = q.front().last;
+    const Beat &b = q.front();
+    if (m->rx_src == 1 && m->capture_rx) {
+      if (!m->rx_started) {
+        m->rx_cur.bytes.clear();
+        m->rx_cur.first = c;
+        m->rx_started = true;
+      }
+      append(m->rx_cur.bytes, b.data, b.keep);
+      if (b.last) {
+        m->rx_cur.last = c;
+        m->rx_started = false;
+        if (!b.user) m->rx_frames.push_back(std::move(m->rx_cur));
+        m->rx_cur = Frame{};
+      }
+    }
+    bool last = b.last;
     q.pop_front();
     if (last) m->rx_src = 0;
   }
+}
+
+// pop takes the oldest frame of q into buf: its length, 0 when q is empty, -1 when it does not
+// fit (it stays).
+int pop(std::deque<Frame> &q, uint8_t *buf, uint32_t cap, uint64_t *first_cycle,
+        uint64_t *last_cycle) {
+  if (q.empty()) return 0;
+  Frame &f = q.front();
+  if (f.bytes.size() > cap) return -1;
+  std::memcpy(buf, f.bytes.data(), f.bytes.size());
+  *first_cycle = f.first;
+  *last_cycle = f.last;
+  int n = static_cast<int>(f.bytes.size());
+  q.pop_front();
+  return n;
 }
 
 void edge(san_model *m) {
@@ -480,15 +679,17 @@ void san_model_capture(san_model *m, int on) { m->capture = on != 0; }
 
 int san_model_tx_pop(san_model *m, uint8_t *buf, uint32_t cap, uint64_t *first_cycle,
                      uint64_t *last_cycle) {
-  if (m->tx_frames.empty()) return 0;
-  Frame &f = m->tx_frames.front();
-  if (f.bytes.size() > cap) return -1;
-  std::memcpy(buf, f.bytes.data(), f.bytes.size());
-  *first_cycle = f.first;
-  *last_cycle = f.last;
-  int n = static_cast<int>(f.bytes.size());
-  m->tx_frames.pop_front();
-  return n;
+  return pop(m->tx_frames, buf, cap, first_cycle, last_cycle);
+}
+
+void san_model_capture_received(san_model *m, int on) {
+  m->capture_rx = on != 0;
+  if (!m->capture_rx) m->rx_started = false;
+}
+
+int san_model_received_pop(san_model *m, uint8_t *buf, uint32_t cap, uint64_t *first_cycle,
+                           uint64_t *last_cycle) {
+  return pop(m->rx_frames, buf, cap, first_cycle, last_cycle);
 }
 
 san_fabric *san_fabric_new(void) { return new san_fabric(); }
@@ -529,5 +730,61 @@ void san_fabric_step(san_fabric *f, uint64_t n) {
 }
 
 uint64_t san_fabric_cycles(const san_fabric *f) { return f->cycles; }
+
+int san_fabric_set_faults(san_fabric *f, san_model *from, san_model *to,
+                          const san_link_faults *faults) {
+  if (from == nullptr || to == nullptr || from->fabric != f || from->peer != to) return -1;
+  const san_link_fault *k[kKinds] = {&faults->drop, &faults->corrupt, &faults->duplicate,
+                                     &faults->reorder};
+  for (const san_link_fault *x : k) {
+    if (!(x->p >= 0.0 && x->p <= 1.0)) return -2; // NaN too
+  }
+  Link &l = from->out;
+  l.faulty = false;
+  for (int i = 0; i < kKinds; i++) {
+    l.fault[i] = *k[i];
+    l.run[i] = 0;
+    l.faulty = l.faulty || k[i]->p > 0.0;
+  }
+  l.hold = faults->reorder_hold ? faults->reorder_hold : 4096;
+  l.rng = SplitMix{faults->seed};
+  return 0;
+}
+
+int san_fabric_fault_counts(const san_fabric *f, const san_model *from, const san_model *to,
+                            san_link_counts *counts) {
+  if (from == nullptr || to == nullptr || from->fabric != f || from->peer != to) return -1;
+  *counts = from->out.counts;
+  return 0;
+}
+
+int san_link_corrupt(uint8_t *frame, uint32_t len, uint64_t r, uint32_t *off, uint32_t *width) {
+  *off = 0;
+  *width = 0;
+  // The end of the IPv4 datagram, when the frame says where it is and holds it: bytes after it
+  // (a MAC's padding of a short frame) are not under the ICRC.
+  uint32_t end = len;
+  if (len >= 18 && frame[12] == 0x08 && frame[13] == 0x00) {
+    uint32_t dgram = 14u + (static_cast<uint32_t>(frame[16]) << 8 | frame[17]);
+    if (dgram < end) end = dgram;
+  }
+  if (end <= SAN_LINK_CORRUPT_FROM) return 0;
+  uint32_t span = end - SAN_LINK_CORRUPT_FROM;
+  uint32_t w = span < 4 ? span : 4;
+  SplitMix g{r};
+  uint32_t o = SAN_LINK_CORRUPT_FROM + static_cast<uint32_t>(g.next() % (span - w + 1));
+  int n = 1 + static_cast<int>(g.next() % 3);
+  uint32_t flipped = 0; // bits of the window already flipped
+  for (int i = 0; i < n;) {
+    uint32_t bit = static_cast<uint32_t>(g.next() % (8 * w));
+    if (flipped >> bit & 1) continue;
+    flipped |= 1u << bit;
+    frame[o + bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+    i++;
+  }
+  *off = o;
+  *width = w;
+  return n;
+}
 
 }  // extern "C"

@@ -15,7 +15,7 @@
 extern "C" {
 #endif
 
-#define SAN_MODEL_ABI 2
+#define SAN_MODEL_ABI 3
 
 // AXI response codes returned by the MMIO calls, and the harness's own failure.
 #define SAN_RESP_OKAY 0
@@ -104,6 +104,14 @@ void san_model_capture(san_model *m, int on);
 int san_model_tx_pop(san_model *m, uint8_t *buf, uint32_t cap, uint64_t *first_cycle,
                      uint64_t *last_cycle);
 
+// With capture_received on, a linked model also queues a copy of each frame its receive port
+// takes from the link (after any link faults), with the cycles in which the port took its first
+// and last beat, for received_pop (same returns as tx_pop). Injected frames are not recorded, nor,
+// as with tx_pop, frames flagged bad on their last beat.
+void san_model_capture_received(san_model *m, int on);
+int san_model_received_pop(san_model *m, uint8_t *buf, uint32_t cap, uint64_t *first_cycle,
+                           uint64_t *last_cycle);
+
 // Fabrics: NICs on one clock, joined by links. A model joins at most one fabric and one link.
 // Latency is in cycles beyond the one a beat takes to cross (0: the peer sees a beat in the
 // cycle after it was sent).
@@ -113,6 +121,70 @@ int san_fabric_add(san_fabric *f, san_model *m); // 0, or -1 if m is already in 
 int san_fabric_link(san_fabric *f, san_model *a, san_model *b, uint32_t latency);
 void san_fabric_step(san_fabric *f, uint64_t n);
 uint64_t san_fabric_cycles(const san_fabric *f);
+
+// Link faults, set per direction of a link (from's transmitter to to's receive port), for
+// testing the reliable transport. Each frame of a faulty direction (one with a probability above
+// 0) is stored whole, then judged, then delivered after the link latency: it reaches the peer
+// latency + 1 cycles after its last beat was sent, one beat per cycle from lane 0, so it arrives
+// later than a cut-through frame by its beats - 1. A direction with every probability 0 is cut-
+// through exactly as without faults, and a frame keeps the mode it started in.
+//
+// Per frame, in this order: drop (the frame is lost, nothing else applies), corrupt, duplicate
+// (delivered twice, back to back), reorder (held and delivered right after the next frame that
+// ends on the direction, dropped or not; a frame that releases a held one is never held itself,
+// so a run of reorders swaps pairs; a held frame that no next frame starts behind within
+// reorder_hold cycles of its last beat is delivered then). A kind that fires applies to that
+// frame and the next burst - 1 frames (a run), whatever else happens to them.
+//
+// Corruption flips 1 to 3 distinct bits inside one window of 4 bytes (fewer near the end) that
+// only the RoCEv2 ICRC guards: from byte SAN_LINK_CORRUPT_FROM (the BTH's DestQP) to the end of
+// the IPv4 datagram. The BTH's first five bytes are left alone because the receiver's opcode,
+// TVer and P_Key checks come before its ICRC check, and byte 4 is masked out of the ICRC. A
+// frame with no such byte is delivered intact and counted as uncorruptible. The length never
+// changes.
+//
+// Randomness: one splitmix64 generator per direction, started from seed at every set_faults
+// call (any seed, 0 included). Each judged frame draws exactly five numbers: one uniform in
+// [0, 1) per kind in the order above, always, then one for the corruption (window, bit count,
+// bits), so a kind's decisions do not move when another kind's probability changes.
+#define SAN_LINK_CORRUPT_FROM 47
+
+typedef struct san_link_fault {
+  double p;       // probability, 0 to 1, that a frame starts a run of this fault
+  uint32_t burst; // frames in a run (0: 1)
+} san_link_fault;
+
+typedef struct san_link_faults {
+  san_link_fault drop, corrupt, duplicate, reorder;
+  uint64_t seed;         // of the direction's generator
+  uint32_t reorder_hold; // cycles a held frame waits for a next frame at most (0: 4096)
+} san_link_faults;
+
+// Counts of a direction since its link was made; set_faults keeps them.
+typedef struct san_link_counts {
+  uint64_t frames;        // frames the sender put on the link (cut-through ones included)
+  uint64_t dropped;       // lost to drop faults
+  uint64_t corrupted;     // delivered with bits flipped
+  uint64_t uncorruptible; // chosen for corruption but without a byte to flip; delivered intact
+  uint64_t duplicated;    // delivered twice
+  uint64_t reordered;     // held behind the next frame (or until reorder_hold ran out)
+  uint64_t delivered;     // copies handed to the peer's receive queue (a held frame is not yet)
+} san_link_counts;
+
+// san_fabric_set_faults replaces the faults of the direction from -> to of a link in f and
+// restarts its generator and runs; a frame being stored or held stays so. Returns 0, -1 when
+// from and to are not linked to each other in f, -2 when a probability is not in [0, 1].
+int san_fabric_set_faults(san_fabric *f, san_model *from, san_model *to,
+                          const san_link_faults *faults);
+// san_fabric_fault_counts stores the counts of the direction from -> to: 0, or -1 as above.
+int san_fabric_fault_counts(const san_fabric *f, const san_model *from, const san_model *to,
+                            san_link_counts *counts);
+
+// san_link_corrupt is the corruption a link applies, exported so that tests can hold it to its
+// window: it flips 1 to 3 distinct bits of frame[0:len] inside one window chosen by r, stores the
+// window's offset and width, and returns the bits flipped (0, frame untouched, when no byte is
+// eligible).
+int san_link_corrupt(uint8_t *frame, uint32_t len, uint64_t r, uint32_t *off, uint32_t *width);
 
 #ifdef __cplusplus
 }

@@ -33,16 +33,28 @@ typedef struct san_lib {
 	int (*fabric_link)(san_fabric *, san_model *, san_model *, uint32_t);
 	void (*fabric_step)(san_fabric *, uint64_t);
 	uint64_t (*fabric_cycles)(const san_fabric *);
+	void (*capture_received)(san_model *, int);
+	int (*received_pop)(san_model *, uint8_t *, uint32_t, uint64_t *, uint64_t *);
+	int (*set_faults)(san_fabric *, san_model *, san_model *, const san_link_faults *);
+	int (*fault_counts)(const san_fabric *, const san_model *, const san_model *, san_link_counts *);
+	int (*corrupt)(uint8_t *, uint32_t, uint64_t, uint32_t *, uint32_t *);
 } san_lib;
 
-// san_lib_open fills l from the library at path; on failure it returns dlerror's text.
-static const char *san_lib_open(san_lib *l, const char *path) {
-	l->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (l->handle == NULL) return dlerror();
 #define SAN_SYM(field, name) \
 	*(void **)(&l->field) = dlsym(l->handle, name); \
 	if (l->field == NULL) return dlerror();
+
+// san_lib_open loads the library at path and finds its get_info, which says the ABI it speaks;
+// on failure it returns dlerror's text.
+static const char *san_lib_open(san_lib *l, const char *path) {
+	l->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (l->handle == NULL) return dlerror();
 	SAN_SYM(get_info, "san_model_get_info");
+	return NULL;
+}
+
+// san_lib_resolve finds the other entry points, once the ABI is known to match.
+static const char *san_lib_resolve(san_lib *l) {
 	SAN_SYM(new_, "san_model_new");
 	SAN_SYM(free_, "san_model_free");
 	SAN_SYM(reset, "san_model_reset");
@@ -64,9 +76,14 @@ static const char *san_lib_open(san_lib *l, const char *path) {
 	SAN_SYM(fabric_link, "san_fabric_link");
 	SAN_SYM(fabric_step, "san_fabric_step");
 	SAN_SYM(fabric_cycles, "san_fabric_cycles");
-#undef SAN_SYM
+	SAN_SYM(capture_received, "san_model_capture_received");
+	SAN_SYM(received_pop, "san_model_received_pop");
+	SAN_SYM(set_faults, "san_fabric_set_faults");
+	SAN_SYM(fault_counts, "san_fabric_fault_counts");
+	SAN_SYM(corrupt, "san_link_corrupt");
 	return NULL;
 }
+#undef SAN_SYM
 
 static void call_get_info(san_lib *l, san_model_info *i) { l->get_info(i); }
 static san_model *call_new(san_lib *l, const san_model_config *c) { return l->new_(c); }
@@ -100,6 +117,19 @@ static int call_fabric_link(san_lib *l, san_fabric *f, san_model *a, san_model *
 }
 static void call_fabric_step(san_lib *l, san_fabric *f, uint64_t n) { l->fabric_step(f, n); }
 static uint64_t call_fabric_cycles(san_lib *l, san_fabric *f) { return l->fabric_cycles(f); }
+static void call_capture_received(san_lib *l, san_model *m, int on) { l->capture_received(m, on); }
+static int call_received_pop(san_lib *l, san_model *m, uint8_t *b, uint32_t cap, uint64_t *f, uint64_t *x) {
+	return l->received_pop(m, b, cap, f, x);
+}
+static int call_set_faults(san_lib *l, san_fabric *f, san_model *a, san_model *b, const san_link_faults *c) {
+	return l->set_faults(f, a, b, c);
+}
+static int call_fault_counts(san_lib *l, san_fabric *f, san_model *a, san_model *b, san_link_counts *c) {
+	return l->fault_counts(f, a, b, c);
+}
+static int call_corrupt(san_lib *l, uint8_t *b, uint32_t n, uint64_t r, uint32_t *off, uint32_t *w) {
+	return l->corrupt(b, n, r, off, w);
+}
 
 static void *host_mem_map(size_t n) {
 	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -159,6 +189,9 @@ func loadLibrary(path string) (*library, error) {
 	if l.abi != uint32(C.SAN_MODEL_ABI) {
 		return nil, fmt.Errorf("%w: %s has ABI %d, this package speaks %d; rebuild with make model",
 			errABI, path, l.abi, int(C.SAN_MODEL_ABI))
+	}
+	if msg := C.san_lib_resolve(&l.lib); msg != nil {
+		return nil, fmt.Errorf("load model %s: %s", path, C.GoString(msg))
 	}
 	libs[path] = l
 	return l, nil
@@ -264,16 +297,36 @@ func (m *model) capture(on bool) {
 	C.call_capture(&m.lib.lib, m.m, C.int(v))
 }
 
+func (m *model) captureReceived(on bool) {
+	v := 0
+	if on {
+		v = 1
+	}
+	C.call_capture_received(&m.lib.lib, m.m, C.int(v))
+}
+
 // txPop takes the oldest frame the model queued; nil when there is none, and an error when the
 // frame does not fit in buf (it stays queued).
 func (m *model) txPop(buf []byte) (*Frame, error) {
 	var first, last C.uint64_t
 	n := C.call_tx_pop(&m.lib.lib, m.m, (*C.uint8_t)(unsafe.Pointer(&buf[0])), C.uint32_t(len(buf)), &first, &last)
+	return popped(buf, n, first, last)
+}
+
+// receivedPop is txPop for the frames the model's receive port took from its link.
+func (m *model) receivedPop(buf []byte) (*Frame, error) {
+	var first, last C.uint64_t
+	n := C.call_received_pop(&m.lib.lib, m.m, (*C.uint8_t)(unsafe.Pointer(&buf[0])), C.uint32_t(len(buf)), &first, &last)
+	return popped(buf, n, first, last)
+}
+
+// popped turns a pop's result into a Frame.
+func popped(buf []byte, n C.int, first, last C.uint64_t) (*Frame, error) {
 	switch {
 	case n == 0:
 		return nil, nil
 	case n < 0:
-		return nil, fmt.Errorf("sim: a transmitted frame is longer than %d bytes", len(buf))
+		return nil, fmt.Errorf("sim: a frame is longer than %d bytes", len(buf))
 	}
 	return &Frame{Bytes: append([]byte(nil), buf[:n]...), First: uint64(first), Last: uint64(last)}, nil
 }
@@ -293,6 +346,43 @@ func (f *fabric) link(a, b *model, latency uint32) bool {
 }
 func (f *fabric) step(n uint64)  { C.call_fabric_step(&f.lib.lib, f.f, C.uint64_t(n)) }
 func (f *fabric) cycles() uint64 { return uint64(C.call_fabric_cycles(&f.lib.lib, f.f)) }
+
+// setFaults sets the faults of the direction from -> to: 0, -1 (not linked), -2 (refused).
+// The caller has checked lf, so -2 is the harness disagreeing with the checks.
+func (f *fabric) setFaults(from, to *model, lf LinkFaults) int {
+	conv := func(x LinkFault) C.san_link_fault {
+		return C.san_link_fault{p: C.double(x.P), burst: C.uint32_t(x.Burst)}
+	}
+	c := C.san_link_faults{drop: conv(lf.Drop), corrupt: conv(lf.Corrupt), duplicate: conv(lf.Duplicate),
+		reorder: conv(lf.Reorder), seed: C.uint64_t(lf.Seed), reorder_hold: C.uint32_t(lf.ReorderHold)}
+	return int(C.call_set_faults(&f.lib.lib, f.f, from.m, to.m, &c))
+}
+
+// faultCounts reads the counts of the direction from -> to; false when they are not linked.
+func (f *fabric) faultCounts(from, to *model) (LinkCounts, bool) {
+	var c C.san_link_counts
+	if C.call_fault_counts(&f.lib.lib, f.f, from.m, to.m, &c) != 0 {
+		return LinkCounts{}, false
+	}
+	return LinkCounts{Frames: uint64(c.frames), Dropped: uint64(c.dropped), Corrupted: uint64(c.corrupted),
+		Uncorruptible: uint64(c.uncorruptible), Duplicated: uint64(c.duplicated), Reordered: uint64(c.reordered),
+		Delivered: uint64(c.delivered)}, true
+}
+
+// corrupt runs the links' corruption on frame in place with the random value r; it returns the
+// window it chose and the bits it flipped (0 when no byte was eligible).
+func (l *library) corrupt(frame []byte, r uint64) (off, width, bits int) {
+	var o, w C.uint32_t
+	var p *C.uint8_t
+	if len(frame) > 0 {
+		p = (*C.uint8_t)(unsafe.Pointer(&frame[0]))
+	}
+	n := C.call_corrupt(&l.lib, p, C.uint32_t(len(frame)), C.uint64_t(r), &o, &w)
+	return int(o), int(w), int(n)
+}
+
+// corruptFrom is the first byte a link's corruption may touch (the BTH's DestQP).
+const corruptFrom = int(C.SAN_LINK_CORRUPT_FROM)
 
 // hostMemory is the simulated host's DMA-able memory: an anonymous mapping outside the Go heap,
 // so the model can read and write it directly.

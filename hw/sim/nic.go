@@ -63,8 +63,8 @@ func (f DMAFault) String() string {
 // ErrDMAFault reports that the NIC reached for host memory the driver had not mapped.
 var ErrDMAFault = errors.New("DMA outside mapped memory")
 
-// Frame is an Ethernet frame (no FCS) the NIC transmitted, with the cycles of its first and
-// last beat.
+// Frame is an Ethernet frame (no FCS) the NIC transmitted or received, with the cycles of its
+// first and last beat.
 type Frame struct {
 	Bytes       []byte
 	First, Last uint64
@@ -286,18 +286,48 @@ func (n *NIC) Capture(on bool) error {
 	return nil
 }
 
-// Transmitted takes the frames the NIC has transmitted since the last call (see Capture).
+// Transmitted takes the frames the NIC has transmitted since the last call (see Capture). With
+// link faults these are the frames as sent, before any fault.
 func (n *NIC) Transmitted() ([]Frame, error) {
 	n.clk.mu.Lock()
 	defer n.clk.mu.Unlock()
 	if n.model == nil {
 		return nil, driver.ErrClosed
 	}
+	return popAll(n.model.txPop)
+}
+
+// CaptureReceived makes a linked NIC keep a copy of every frame its receive port takes from the
+// link, as the link's faults left it, for Received. First and Last are the cycles in which the
+// port took the frame's first and last beat. Frames from Inject are not kept.
+func (n *NIC) CaptureReceived(on bool) error {
+	n.clk.mu.Lock()
+	defer n.clk.mu.Unlock()
+	if n.model == nil {
+		return driver.ErrClosed
+	}
+	n.model.captureReceived(on)
+	return nil
+}
+
+// Received takes the frames the NIC has received from its link since the last call (see
+// CaptureReceived).
+func (n *NIC) Received() ([]Frame, error) {
+	n.clk.mu.Lock()
+	defer n.clk.mu.Unlock()
+	if n.model == nil {
+		return nil, driver.ErrClosed
+	}
+	return popAll(n.model.receivedPop)
+}
+
+// popAll takes every frame pop gives.
+func popAll(pop func([]byte) (*Frame, error)) ([]Frame, error) {
 	var out []Frame
 	// A frame the NIC sends is at most 4165 bytes; a longer one (an RTL fault) is an error.
 	buf := make([]byte, 16384)
 	for {
-		f, err := n.model.txPop(buf)
+		f, err := pop(buf)
 		if f == nil || err != nil {
 			return out, err
 		}
