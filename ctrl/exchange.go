@@ -80,7 +80,7 @@ func SimExchange(c SimConfig, o ExchangeOptions) (rep ExchangeReport, err error)
 	}
 	if o.Drop > 0 {
 		for i := range p.dev {
-			f := sim.LinkFaults{Drop: sim.Fault{P: o.Drop, Burst: 1}, Seed: uint64(o.Seed)*2 + uint64(i)}
+			f := sim.LinkFaults{Drop: sim.LinkFault{P: o.Drop, Burst: 1}, Seed: uint64(o.Seed)*2 + uint64(i)}
 			if err := fab.SetFaults(p.dev[i], p.dev[1-i], f); err != nil {
 				return rep, err
 			}

@@ -98,7 +98,7 @@ type lossCase struct {
 
 func (c lossCase) faults(seed uint64) sim.LinkFaults {
 	f := sim.LinkFaults{Seed: seed}
-	one := sim.Fault{P: c.p, Burst: 1}
+	one := sim.LinkFault{P: c.p, Burst: 1}
 	switch c.kind {
 	case "drop":
 		f.Drop = one
@@ -110,7 +110,7 @@ func (c lossCase) faults(seed uint64) sim.LinkFaults {
 		f.Reorder = one
 	case "mixed":
 		// All four kinds at once, sharing the fault probability.
-		q := sim.Fault{P: c.p / 4, Burst: 1}
+		q := sim.LinkFault{P: c.p / 4, Burst: 1}
 		f.Drop, f.Corrupt, f.Duplicate, f.Reorder = q, q, q, q
 	}
 	return f
@@ -194,7 +194,7 @@ func TestRetryExhaustion(t *testing.T) {
 	fab, hs := newPair(t, pairConfig{dma: &sim.DMAModel{}, seed: 5})
 	tr := nic.Transport{RetryCount: 3, Timeout: 1}
 	qps := connectWith(t, hs, 2, nic.QPConfig{}, [2]uint32{100, 200}, tr)
-	dead := sim.LinkFaults{Drop: sim.Fault{P: 1}}
+	dead := sim.LinkFaults{Drop: sim.LinkFault{P: 1}}
 	require.NoError(t, fab.SetFaults(hs[0].dev, hs[1].dev, dead))
 	src := alloc(t, hs[0], 4096)
 	require.NoError(t, qps[0].PostSend(nic.SendWR{WRID: 7, Addr: src.IOVA, Length: 2000, Signaled: true},
