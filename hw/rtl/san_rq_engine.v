@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// san_rq_engine: the receive queues: checks each received RC packet against its connection, takes
-// receive WQEs from host memory, writes payload there, and emits ACKs, completions and drops.
+// san_rq_engine: the receive queues and the responder of the reliable transport: checks each
+// received RC packet against its connection, takes receive WQEs from host memory, writes payload
+// there, and emits ACKs and NAKs, completions and drops; received ACKs go on to the completer.
 
 `resetall
 `timescale 1ns / 1ps
@@ -11,14 +12,28 @@
 //
 // Stage A, per parser descriptor (2 cycles): reads the connection's context (block RAM) and its
 // RQ producer index (own RAM, written by doorbells) in the cycle it takes the descriptor, and
-// decides in the next: ACKs (opcode 0x11) are consumed; anything else is dropped with the first
-// reason that applies, QP_STATE (not an RC SEND, QP 1, a QP number beyond N_QP, not ready), PSN
-// (not the expected one), SEQUENCE (MIDDLE/LAST outside a message, FIRST/ONLY inside one) or
-// NO_RECV (FIRST/ONLY with the RQ empty); or the packet is accepted: the context moves on
-// (expected PSN, in-message, consumer index, MSN), FIRST/ONLY queue the read of the next
-// receive WQE, and AckReq pushes an ACK descriptor (out 2 cycles after the descriptor was
-// taken). Every accepted packet, and every other one with payload (to drain it), becomes a work
-// item. Stage A waits only for room in the item and ACK FIFOs.
+// decides in the next, with the first rule that applies:
+// - QP_STATE drop: not an RC SEND or ACK, QP 1, a QP number beyond N_QP, or not ready (RTS).
+// - An ACK (opcode 0x11) goes to the completer (m_ack_*: QP, PSN, AETH syndrome and MSN).
+// - DUPLICATE drop, PSN behind the expected one (epsn - PSN mod 2^24 in [1, 2^23]): re-ACKed
+//   with an ACK of epsn - 1 (what rxe does for every duplicate SEND).
+// - PSN drop, PSN ahead (PSN - epsn mod 2^24 in [1, 2^23 - 1]): the first of a gap is answered
+//   with a NAK (PSN sequence error) of epsn and marks the connection (nak_sent); further ones
+//   are dropped silently until a packet is accepted.
+// - SEQUENCE drop, at the expected PSN a MIDDLE/LAST outside a message or a FIRST/ONLY inside
+//   one: NAK (invalid request) of epsn.
+// - NO_RECV drop, a FIRST/ONLY with the RQ empty: RNR NAK (0x20 | the connection's
+//   min_rnr_timer) of the packet's PSN; the sender resends it after its RNR timer.
+// - Otherwise the packet is accepted: the context moves on (expected PSN, in-message, consumer
+//   index, MSN, nak_sent cleared), FIRST/ONLY queue the read of the next receive WQE, and
+//   AckReq makes an ACK of the packet's PSN.
+// Dropped packets leave the expected PSN where it is. Every ACK and NAK carries the MSN after the
+// packet and goes out on m_tx_* 2 cycles after the descriptor was taken when nothing is queued
+// ahead of it. A plain ACK (syndrome 0x1F) is merged into the queue's tail instead of queued
+// behind it when the tail is a plain ACK of the same connection (same load) that the transmitter
+// is not yet shown: re-ACK storms from go-back-N retransmissions stay short. NAKs are never
+// merged or dropped. Every accepted packet, and every other one with payload (to drain it),
+// becomes a work item. Stage A waits only for room in the item, ACK and completer FIFOs.
 //
 // Stage B, per work item: a FIRST/ONLY takes the next fetched WQE (they return in the order
 // stage A asked for them), any other packet its message's state (block RAM: WQE fields, offset,
@@ -41,8 +56,10 @@ module san_rq_engine #(
     // reads in flight; a power of two from 2 to 1024. 16 hides a 150-cycle read latency at one
     // message per 10 cycles.
     parameter WQE_DEPTH = 16,
-    // ACK descriptors waiting for the transmitter; a power of two from 2 to 1024.
-    parameter ACK_DEPTH = 4
+    // ACK and NAK descriptors waiting for the transmitter; a power of two from 2 to 1024.
+    parameter ACK_DEPTH = 4,
+    // Received ACKs waiting for the completer (m_ack_*); a power of two from 2 to 1024.
+    parameter RX_ACK_DEPTH = 4
 ) (
     input  wire                     clk,
     input  wire                     rst,
@@ -62,6 +79,7 @@ module san_rq_engine #(
     input  wire [23:0]              ctx_load_rq_psn,
     input  wire [63:0]              ctx_load_rq_base,
     input  wire [4:0]               ctx_load_rq_log,
+    input  wire [4:0]               ctx_load_min_rnr_timer,
 
     // RQ doorbells: the new producer index
     input  wire [$clog2(N_QP)-1:0]  s_db_qpn,
@@ -76,6 +94,8 @@ module san_rq_engine #(
     input  wire                     s_hdr_ack_req,
     input  wire [23:0]              s_hdr_psn,
     input  wire [12:0]              s_hdr_pay_len,
+    input  wire [7:0]               s_hdr_aeth_syndrome,    // ACKs only
+    input  wire [23:0]              s_hdr_aeth_msn,
     input  wire                     s_hdr_valid,
     output wire                     s_hdr_ready,
 
@@ -109,7 +129,15 @@ module san_rq_engine #(
     input  wire                     m_axis_dma_wr_tready,
     output wire                     m_axis_dma_wr_tlast,
 
-    // ACK descriptors to the transmitter (no payload)
+    // Received ACKs (opcode 0x11) of ready connections, for the requester's completer
+    output wire [$clog2(N_QP)-1:0]  m_ack_qpn,
+    output wire [23:0]              m_ack_psn,
+    output wire [7:0]               m_ack_syndrome,
+    output wire [23:0]              m_ack_msn,
+    output wire                     m_ack_valid,
+    input  wire                     m_ack_ready,
+
+    // ACK and NAK descriptors to the transmitter (no payload)
     output wire [47:0]              m_tx_dst_mac,
     output wire [31:0]              m_tx_dst_ip,
     output wire [15:0]              m_tx_udp_sport,
@@ -156,9 +184,8 @@ localparam [7:0] OP_SEND_MIDDLE = 8'h01;
 localparam [7:0] OP_SEND_LAST = 8'h02;
 localparam [7:0] OP_SEND_ONLY = 8'h04;
 localparam [7:0] OP_ACK = 8'h11;
-localparam [7:0] AETH_ACK = 8'h1F;                  // syndrome: ACK, no credit count
 
-// RecvWQE offsets, CQE opcode and status codes, drop reasons: from the contract.
+// RecvWQE offsets, CQE opcode and status codes, drop reasons, AETH syndromes: from the contract.
 `include "san_regs.vh"
 
 initial begin
@@ -172,8 +199,10 @@ initial begin
     end
     if (ITEM_DEPTH < 2 || ITEM_DEPTH > 1024 || (ITEM_DEPTH & (ITEM_DEPTH - 1)) != 0
             || WQE_DEPTH < 2 || WQE_DEPTH > 1024 || (WQE_DEPTH & (WQE_DEPTH - 1)) != 0
-            || ACK_DEPTH < 2 || ACK_DEPTH > 1024 || (ACK_DEPTH & (ACK_DEPTH - 1)) != 0) begin
-        $error("san_rq_engine: ITEM_DEPTH, WQE_DEPTH and ACK_DEPTH must be powers of two from 2 to 1024");
+            || ACK_DEPTH < 2 || ACK_DEPTH > 1024 || (ACK_DEPTH & (ACK_DEPTH - 1)) != 0
+            || RX_ACK_DEPTH < 2 || RX_ACK_DEPTH > 1024
+            || (RX_ACK_DEPTH & (RX_ACK_DEPTH - 1)) != 0) begin
+        $error("san_rq_engine: ITEM_DEPTH, WQE_DEPTH, ACK_DEPTH and RX_ACK_DEPTH must be powers of two from 2 to 1024");
         $finish;
     end
 end
@@ -200,8 +229,8 @@ endfunction
 
 // Connection context, read and written by stage A and loads: the fields stage A changes (low),
 // then the ones only a load sets.
-localparam integer CTX_DYN_W = 1 + 24 + 1 + 16 + 24;
-localparam integer CTX_STAT_W = 64 + 5 + 24 + 48 + 32 + 16;
+localparam integer CTX_DYN_W = 1 + 24 + 1 + 16 + 24 + 1;
+localparam integer CTX_STAT_W = 64 + 5 + 24 + 48 + 32 + 16 + 5;
 localparam integer CTX_W = CTX_DYN_W + CTX_STAT_W;
 
 reg [CTX_W-1:0] ctx_mem [0:N_QP-1];
@@ -240,6 +269,8 @@ reg [23:0] d_qp_reg = 24'd0, d_qp_next;
 reg d_ack_req_reg = 1'b0, d_ack_req_next;
 reg [23:0] d_psn_reg = 24'd0, d_psn_next;
 reg [LEN_W-1:0] d_pay_len_reg = {LEN_W{1'b0}}, d_pay_len_next;
+reg [7:0] d_aeth_syn_reg = 8'd0, d_aeth_syn_next;
+reg [23:0] d_aeth_msn_reg = 24'd0, d_aeth_msn_next;
 
 reg drop_valid_reg = 1'b0, drop_valid_next;
 reg [4:0] drop_reason_reg = 5'd0, drop_reason_next;
@@ -256,6 +287,7 @@ wire [23:0] c_epsn;
 wire c_in_msg;
 wire [15:0] c_ci;
 wire [23:0] c_msn;
+wire c_nak_sent;            // a PSN sequence NAK went out for the current gap
 wire [CTX_STAT_W-1:0] c_static;
 wire [63:0] c_rq_base;
 wire [4:0] c_rq_log;
@@ -263,24 +295,36 @@ wire [23:0] c_dest_qpn;
 wire [47:0] c_dmac;
 wire [31:0] c_dip;
 wire [15:0] c_sport;
+wire [4:0] c_min_rnr;
 
-assign {c_static, c_msn, c_ci, c_in_msg, c_epsn, c_rts} = ctx_q;
-assign {c_sport, c_dip, c_dmac, c_dest_qpn, c_rq_log, c_rq_base} = c_static;
+assign {c_static, c_nak_sent, c_msn, c_ci, c_in_msg, c_epsn, c_rts} = ctx_q;
+assign {c_min_rnr, c_sport, c_dip, c_dmac, c_dest_qpn, c_rq_log, c_rq_base} = c_static;
 
 wire d_first = d_opcode_reg == OP_SEND_FIRST;
 wire d_middle = d_opcode_reg == OP_SEND_MIDDLE;
 wire d_last = d_opcode_reg == OP_SEND_LAST;
 wire d_only = d_opcode_reg == OP_SEND_ONLY;
+wire d_is_send = d_first || d_middle || d_last || d_only;
 wire d_is_ack = d_opcode_reg == OP_ACK;
 wire d_starts = d_first || d_only;      // takes a WQE
 wire d_ends = d_last || d_only;         // completes a message
 wire d_qp_bad = d_qp_reg[23:QPN_W] != {(24-QPN_W){1'b0}} || d_qp_reg == 24'd1;
 
+// 24-bit serial number arithmetic: the half of the PSN space before epsn is behind (already
+// received), the half after it ahead.
+wire [23:0] a_psn_diff = d_psn_reg - c_epsn;
+wire a_behind = a_psn_diff[23];
+wire a_ahead = !a_psn_diff[23] && a_psn_diff != 24'd0;
+
 reg [4:0] a_reason;
 always @* begin
-    if (!(d_first || d_middle || d_last || d_only) || d_qp_bad || !c_rts) begin
+    if (!(d_is_send || d_is_ack) || d_qp_bad || !c_rts) begin
         a_reason = SAN_RX_DROP_QP_STATE;
-    end else if (d_psn_reg != c_epsn) begin
+    end else if (d_is_ack) begin
+        a_reason = 5'd0;
+    end else if (a_behind) begin
+        a_reason = SAN_RX_DROP_DUPLICATE;
+    end else if (a_ahead) begin
         a_reason = SAN_RX_DROP_PSN;
     end else if (d_starts == c_in_msg) begin
         a_reason = SAN_RX_DROP_SEQUENCE;
@@ -292,18 +336,54 @@ always @* begin
 end
 
 wire a_accept = !d_is_ack && a_reason == 5'd0;
-wire a_drop = !d_is_ack && a_reason != 5'd0;
+wire a_fwd = d_is_ack && a_reason == 5'd0;
+wire a_drop = a_reason != 5'd0;
+wire a_nak_gap = a_reason == SAN_RX_DROP_PSN && !c_nak_sent;   // the first of a gap
+
+// The ACK or NAK this packet makes, if any: its syndrome and PSN (the MSN is a_ack_msn).
+reg a_need_ack;
+reg [7:0] a_ack_syn;
+reg [23:0] a_ack_psn;
+always @* begin
+    a_need_ack = 1'b1;
+    a_ack_syn = SAN_AETH_SYNDROME_ACK;
+    a_ack_psn = d_psn_reg;
+    case (a_reason)
+        5'd0: begin
+            a_need_ack = a_accept && d_ack_req_reg;
+        end
+        SAN_RX_DROP_DUPLICATE: begin
+            a_ack_psn = c_epsn - 24'd1;
+        end
+        SAN_RX_DROP_PSN: begin
+            a_need_ack = !c_nak_sent;
+            a_ack_syn = SAN_AETH_SYNDROME_NAK_PSN_SEQ;
+            a_ack_psn = c_epsn;
+        end
+        SAN_RX_DROP_SEQUENCE: begin
+            a_ack_syn = SAN_AETH_SYNDROME_NAK_INVALID_REQUEST;
+        end
+        SAN_RX_DROP_NO_RECV: begin
+            a_ack_syn = SAN_AETH_SYNDROME_RNR_NAK | {3'd0, c_min_rnr};
+        end
+        default: begin
+            a_need_ack = 1'b0;
+        end
+    endcase
+end
+wire a_ack_plain = a_reason == 5'd0 || a_reason == SAN_RX_DROP_DUPLICATE;
 wire a_need_item = a_accept || d_pay_len_reg != {LEN_W{1'b0}};
 wire a_need_wqe = a_accept && d_starts;
-wire a_need_ack = a_accept && d_ack_req_reg;
 
 wire item_s_ready;
 wire ack_s_ready;
 wire rdq_s_ready;
+wire rx_ack_s_ready;
 wire a_go = a_state_reg == A_DECIDE
     && (!a_need_item || item_s_ready)
     && (!a_need_wqe || rdq_s_ready)
-    && (!a_need_ack || ack_s_ready);
+    && (!a_need_ack || ack_s_ready)
+    && (!a_fwd || rx_ack_s_ready);
 
 // The context after an accepted packet, and the WQE it takes.
 wire [23:0] a_epsn_new = c_epsn + 24'd1;
@@ -311,6 +391,7 @@ wire [15:0] a_ci_new = c_ci + {15'd0, d_starts};
 wire [23:0] a_msn_new = c_msn + {23'd0, d_ends};
 wire [15:0] a_rq_mask = ~(16'hFFFF << c_rq_log);
 wire [63:0] a_wqe_addr = c_rq_base + {43'd0, c_ci & a_rq_mask, 5'd0};
+wire [23:0] a_ack_msn = a_accept ? a_msn_new : c_msn;
 
 assign ctx_load_ready = a_state_reg == A_IDLE;
 // A load writes the context in its cycle, so no descriptor is taken (and its QP read) then.
@@ -350,34 +431,85 @@ wire h_drain;
 wire [QPN_W-1:0] h_qpn;
 assign {h_se, h_pay_len, h_ends, h_starts, h_drain, h_qpn} = item_out;
 
-// ACK descriptors: MAC, IP, port, QP from the context, the packet's PSN, the MSN after it.
-localparam integer ACK_W = 48 + 32 + 16 + 24 + 24 + 24;
+// ACK and NAK descriptors: syndrome, MAC, IP, port, QP from the context, PSN, MSN. A queue of
+// its own rather than a san_sync_fifo, for the merge: a plain ACK replaces the tail entry when
+// that is a plain ACK of the same connection, so a burst of them (duplicates re-ACKed during a
+// go-back-N retransmission) costs one descriptor per stretch the transmitter is busy. Only a
+// tail that is not also the head is replaced: the head is shown on m_tx_* and must hold. A
+// context load ends the merging for its connection (its ACKs go to a new peer).
+localparam integer ACK_W = 8 + 48 + 32 + 16 + 24 + 24 + 24;
+localparam integer ACK_AW = $clog2(ACK_DEPTH);
 
-wire [ACK_W-1:0] ack_out;
+reg [ACK_W-1:0] ackq_mem [0:ACK_DEPTH-1];
+reg [ACK_AW:0] ackq_wr_reg = {(ACK_AW+1){1'b0}}, ackq_wr_next;
+reg [ACK_AW:0] ackq_rd_reg = {(ACK_AW+1){1'b0}}, ackq_rd_next;
+reg [QPN_W-1:0] ackq_tail_qpn_reg = {QPN_W{1'b0}}, ackq_tail_qpn_next;
+reg ackq_tail_plain_reg = 1'b0, ackq_tail_plain_next;  // the tail is a plain ACK, may merge
+
+wire [ACK_AW:0] ackq_cnt = ackq_wr_reg - ackq_rd_reg;
+wire ackq_merge = ackq_cnt > {{ACK_AW{1'b0}}, 1'b1} && ackq_tail_plain_reg && a_ack_plain
+    && ackq_tail_qpn_reg == d_qp_reg[QPN_W-1:0];
+assign ack_s_ready = ackq_merge || ackq_cnt != ACK_DEPTH[ACK_AW:0];
+wire ackq_put = a_go && a_need_ack;
+wire [ACK_AW-1:0] ackq_waddr = ackq_merge ? ackq_wr_reg[ACK_AW-1:0] - 1'b1
+    : ackq_wr_reg[ACK_AW-1:0];
+
+wire [ACK_W-1:0] ack_out = ackq_mem[ackq_rd_reg[ACK_AW-1:0]];
+wire [7:0] ack_syn;
 wire [23:0] ack_msn;
 
-san_sync_fifo #(
-    .WIDTH(ACK_W),
-    .DEPTH(ACK_DEPTH)
-) ack_fifo_inst (
-    .clk(clk),
-    .rst(rst),
-    .s_data({c_dmac, c_dip, c_sport, c_dest_qpn, d_psn_reg, a_msn_new}),
-    .s_valid(a_go && a_need_ack),
-    .s_ready(ack_s_ready),
-    .m_data(ack_out),
-    .m_valid(m_tx_valid),
-    .m_ready(m_tx_ready)
-);
-
-assign {m_tx_dst_mac, m_tx_dst_ip, m_tx_udp_sport, m_tx_dest_qp, m_tx_psn, ack_msn} = ack_out;
+assign {ack_syn, m_tx_dst_mac, m_tx_dst_ip, m_tx_udp_sport, m_tx_dest_qp, m_tx_psn, ack_msn}
+    = ack_out;
 assign m_tx_opcode = OP_ACK;
 assign m_tx_se = 1'b0;
 assign m_tx_ack_req = 1'b0;
 assign m_tx_ext = 2'd1;
-assign m_tx_ext0 = {AETH_ACK, ack_msn};
+assign m_tx_ext0 = {ack_syn, ack_msn};
 assign m_tx_ext1 = 24'd0;
 assign m_tx_pay_len = 13'd0;
+assign m_tx_valid = ackq_cnt != {(ACK_AW+1){1'b0}};
+
+always @* begin
+    ackq_wr_next = ackq_wr_reg;
+    ackq_rd_next = ackq_rd_reg;
+    ackq_tail_qpn_next = ackq_tail_qpn_reg;
+    ackq_tail_plain_next = ackq_tail_plain_reg;
+    if (ackq_put) begin
+        if (!ackq_merge) begin
+            ackq_wr_next = ackq_wr_reg + 1'b1;
+        end
+        ackq_tail_qpn_next = d_qp_reg[QPN_W-1:0];
+        ackq_tail_plain_next = a_ack_plain;
+    end
+    if (ctx_load_en && ctx_load_qpn == ackq_tail_qpn_reg) begin
+        ackq_tail_plain_next = 1'b0;
+    end
+    if (m_tx_valid && m_tx_ready) begin
+        ackq_rd_next = ackq_rd_reg + 1'b1;
+    end
+end
+
+always @(posedge clk) begin
+    if (ackq_put) begin
+        ackq_mem[ackq_waddr] <= {a_ack_syn, c_dmac, c_dip, c_sport, c_dest_qpn,
+            a_ack_psn, a_ack_msn};
+    end
+end
+
+// Received ACKs, to the completer.
+san_sync_fifo #(
+    .WIDTH(QPN_W + 24 + 8 + 24),
+    .DEPTH(RX_ACK_DEPTH)
+) rx_ack_fifo_inst (
+    .clk(clk),
+    .rst(rst),
+    .s_data({d_qp_reg[QPN_W-1:0], d_psn_reg, d_aeth_syn_reg, d_aeth_msn_reg}),
+    .s_valid(a_go && a_fwd),
+    .s_ready(rx_ack_s_ready),
+    .m_data({m_ack_qpn, m_ack_psn, m_ack_syndrome, m_ack_msn}),
+    .m_valid(m_ack_valid),
+    .m_ready(m_ack_ready)
+);
 
 // --- receive WQEs: reads issued while the WQE FIFO has room for them; the data gathered into
 // WQEs, in request order. Stage A queues the reads, so it never waits for a WQE credit (and its
@@ -555,6 +687,8 @@ always @* begin
     d_ack_req_next = d_ack_req_reg;
     d_psn_next = d_psn_reg;
     d_pay_len_next = d_pay_len_reg;
+    d_aeth_syn_next = d_aeth_syn_reg;
+    d_aeth_msn_next = d_aeth_msn_reg;
     drop_valid_next = 1'b0;
     drop_reason_next = drop_reason_reg;
     wqe_cnt_next = wqe_cnt_reg;
@@ -564,7 +698,9 @@ always @* begin
 
     ctx_we = 1'b0;
     ctx_waddr = d_qp_reg[QPN_W-1:0];
-    ctx_wdata = {c_static, a_msn_new, a_ci_new, !d_ends, a_epsn_new, 1'b1};
+    // An accepted packet moves the context on and ends a gap; the first packet of a gap marks it.
+    ctx_wdata = a_accept ? {c_static, 1'b0, a_msn_new, a_ci_new, !d_ends, a_epsn_new, 1'b1}
+        : {c_static, 1'b1, c_msn, c_ci, c_in_msg, c_epsn, c_rts};
     pi_we = 1'b0;
     pi_waddr = db_qpn_reg;
     pi_wdata = db_pi_reg;
@@ -590,12 +726,14 @@ always @* begin
                 d_ack_req_next = s_hdr_ack_req;
                 d_psn_next = s_hdr_psn;
                 d_pay_len_next = s_hdr_pay_len;
+                d_aeth_syn_next = s_hdr_aeth_syndrome;
+                d_aeth_msn_next = s_hdr_aeth_msn;
                 a_state_next = A_DECIDE;
             end
         end
         A_DECIDE: begin
             if (a_go) begin
-                ctx_we = a_accept;
+                ctx_we = a_accept || a_nak_gap;
                 drop_valid_next = a_drop;
                 drop_reason_next = a_reason;
                 a_state_next = A_IDLE;
@@ -612,8 +750,9 @@ always @* begin
     if (ctx_load_en) begin
         ctx_we = 1'b1;
         ctx_waddr = ctx_load_qpn;
-        ctx_wdata = {ctx_load_udp_sport, ctx_load_dip, ctx_load_dmac, ctx_load_dest_qpn,
-            ctx_load_rq_log, ctx_load_rq_base, 24'd0, 16'd0, 1'b0, ctx_load_rq_psn, ctx_load_rts};
+        ctx_wdata = {ctx_load_min_rnr_timer, ctx_load_udp_sport, ctx_load_dip, ctx_load_dmac,
+            ctx_load_dest_qpn, ctx_load_rq_log, ctx_load_rq_base, 1'b0, 24'd0, 16'd0, 1'b0,
+            ctx_load_rq_psn, ctx_load_rts};
         pi_we = 1'b1;
         pi_waddr = ctx_load_qpn;
         pi_wdata = 16'd0;
@@ -825,12 +964,18 @@ always @(posedge clk) begin
     d_ack_req_reg <= d_ack_req_next;
     d_psn_reg <= d_psn_next;
     d_pay_len_reg <= d_pay_len_next;
+    d_aeth_syn_reg <= d_aeth_syn_next;
+    d_aeth_msn_reg <= d_aeth_msn_next;
     drop_valid_reg <= drop_valid_next;
     drop_reason_reg <= drop_reason_next;
     wqe_cnt_reg <= wqe_cnt_next;
     db_valid_reg <= db_valid_next;
     db_qpn_reg <= db_qpn_next;
     db_pi_reg <= db_pi_next;
+    ackq_wr_reg <= ackq_wr_next;
+    ackq_rd_reg <= ackq_rd_next;
+    ackq_tail_qpn_reg <= ackq_tail_qpn_next;
+    ackq_tail_plain_reg <= ackq_tail_plain_next;
 
     wqe_buf_reg <= wqe_cur;
     wqe_beat_reg <= wqe_beat_next;
@@ -871,6 +1016,9 @@ always @(posedge clk) begin
         drop_valid_reg <= 1'b0;
         wqe_cnt_reg <= {WQE_CNT_W{1'b0}};
         db_valid_reg <= 1'b0;
+        ackq_wr_reg <= {(ACK_AW+1){1'b0}};
+        ackq_rd_reg <= {(ACK_AW+1){1'b0}};
+        ackq_tail_plain_reg <= 1'b0;
         wqe_beat_reg <= {WQE_BEAT_W{1'b0}};
         wqe_err_reg <= 1'b0;
         b_state_reg <= B_IDLE;
