@@ -16,9 +16,9 @@ import (
 
 // CaptureReport is the verdict on one pcap file.
 type CaptureReport struct {
-	File   string   `json:"file"`
-	Frames int      `json:"frames"`
-	RoCE   int      `json:"roce"`
+	File   string `json:"file"`
+	Frames int    `json:"frames"`
+	RoCE   int    `json:"roce"`
 	// Acknowledgements as tshark decodes their AETH: ACKs, NAKs (PSN sequence error), RNR NAKs
 	// and other NAKs.
 	ACKs      int      `json:"acks"`

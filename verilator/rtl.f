@@ -8,3 +8,4 @@ hw/rtl/san_dma_mux.v
 hw/rtl/san_cq_writer.v
 hw/rtl/san_sq_engine.v
 hw/rtl/san_rq_engine.v
+hw/rtl/san_completer.v

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -83,7 +84,20 @@ func (s *stream) recvCQE(t *testing.T, c nic.Completion) {
 	require.Equal(t, len(s.msgs[i]), int(c.ByteLen), "message %d length", i)
 	got := s.dst.Bytes[i*s.slot : i*s.slot+len(s.msgs[i])]
 	if !bytes.Equal(s.msgs[i], got) {
-		t.Fatalf("message %d (%d bytes) corrupted", i, len(s.msgs[i]))
+		first := 0
+		for first < len(got) && got[first] == s.msgs[i][first] {
+			first++
+		}
+		from := "unknown"
+		if first+8 <= len(got) {
+			for k, m := range s.msgs {
+				if j := bytes.Index(m, got[first:first+8]); j >= 0 {
+					from = fmt.Sprintf("message %d offset %d", k, j)
+					break
+				}
+			}
+		}
+		t.Fatalf("message %d (%d bytes) corrupted from byte %d (those bytes are %s)", i, len(s.msgs[i]), first, from)
 	}
 	s.recv++
 }
@@ -124,6 +138,10 @@ func runLossy(t *testing.T, seed int64, lc lossCase, msgs int) uint64 {
 	// PSNs near the 24-bit wrap, so recovery crosses it.
 	psn := [2]uint32{0xFFFFFF - uint32(rng.Intn(64)), 0xFFFFFF - uint32(rng.Intn(64))}
 	qps := connectWith(t, hs, 2, nic.QPConfig{SQEntries: 64, RQEntries: 64}, psn, lossyTransport)
+	if os.Getenv("SAN_DUMP") != "" {
+		require.NoError(t, hs[0].dev.Capture(true))
+		require.NoError(t, hs[1].dev.Capture(true))
+	}
 	require.NoError(t, fab.SetFaults(hs[0].dev, hs[1].dev, lc.faults(uint64(seed)*2+1)))
 	require.NoError(t, fab.SetFaults(hs[1].dev, hs[0].dev, lc.faults(uint64(seed)*2+2)))
 	ab := newStream(t, rng, hs[0], hs[1], qps[0], qps[1], msgs)
@@ -143,15 +161,28 @@ func runLossy(t *testing.T, seed int64, lc lossCase, msgs int) uint64 {
 					pair[1].recvCQE(t, c)
 					continue
 				}
-				require.Equal(t, regs.CQEStatusOk, c.Status, "send %d", c.WRID)
+				if c.Status != regs.CQEStatusOk {
+					for i, h := range hs {
+						cs, _ := h.nic.Counters()
+						t.Logf("host %d counters %+v", i, cs)
+					}
+					dumpFrames(t, hs)
+					t.Fatalf("seed %d: send %d completed %v", seed, c.WRID, c.Status)
+				}
 				require.GreaterOrEqual(t, int(c.WRID), pair[0].sent, "send completions in order")
 				pair[0].sent = int(c.WRID) + 1
 			}
 		}
 		if fab.Cycles()-start > budget {
-			cs, _ := hs[0].nic.Counters()
-			t.Fatalf("seed %d %s p=%.2f: stuck after %d cycles: a->b %d/%d delivered %d acked, b->a %d/%d delivered %d acked; counters a %+v",
-				seed, lc.kind, lc.p, budget, ab.recv, msgs, ab.sent, ba.recv, msgs, ba.sent, cs)
+			for i, h := range hs {
+				cs, _ := h.nic.Counters()
+				st, _ := qps[i].State()
+				sends, recvs := qps[i].Outstanding()
+				t.Logf("host %d: state %+v, outstanding %d sends %d receives; counters %+v", i, st, sends, recvs, cs)
+			}
+			dumpFrames(t, hs)
+			t.Fatalf("seed %d %s p=%.2f: stuck after %d cycles: a->b %d/%d delivered %d acked, b->a %d/%d delivered %d acked",
+				seed, lc.kind, lc.p, budget, ab.recv, msgs, ab.sent, ba.recv, msgs, ba.sent)
 		}
 		require.NoError(t, fab.Step(256))
 	}

@@ -319,8 +319,6 @@ wire [23:0] rx_hdr_psn;
 wire [7:0]  rx_hdr_aeth_syndrome;
 wire [23:0] rx_hdr_aeth_msn;
 wire [12:0] rx_hdr_pay_len;
-wire [7:0]  rx_hdr_aeth_syndrome;
-wire [23:0] rx_hdr_aeth_msn;
 wire        rx_hdr_valid, rx_hdr_ready;
 wire [DATA_WIDTH-1:0]   rx_pay_tdata;
 wire [DATA_WIDTH/8-1:0] rx_pay_tkeep;
@@ -551,8 +549,6 @@ san_rq_engine #(
     .ctx_load_min_rnr_timer(ctx_load_min_rnr_timer),
     .ctx_load_rq_base(ctx_load_rq_base),
     .ctx_load_rq_log(ctx_load_rq_log),
-    // TRANSPORT.MIN_RNR_TIMER is not wired from the QPC registers yet: RNR NAKs carry code 0.
-    .ctx_load_min_rnr_timer(5'd0),
     .s_db_qpn(db_rq_qpn),
     .s_db_pi(db_rq_pi),
     .s_db_valid(db_rq_valid),
@@ -565,8 +561,6 @@ san_rq_engine #(
     .s_hdr_aeth_syndrome(rx_hdr_aeth_syndrome),
     .s_hdr_aeth_msn(rx_hdr_aeth_msn),
     .s_hdr_pay_len(rx_hdr_pay_len),
-    .s_hdr_aeth_syndrome(rx_hdr_aeth_syndrome),
-    .s_hdr_aeth_msn(rx_hdr_aeth_msn),
     .s_hdr_valid(rx_hdr_valid),
     .s_hdr_ready(rx_hdr_ready),
     .s_axis_pay_tdata(rx_pay_tdata),
@@ -593,13 +587,6 @@ san_rq_engine #(
     .m_axis_dma_wr_tvalid(rq_wr_tvalid),
     .m_axis_dma_wr_tready(rq_wr_tready),
     .m_axis_dma_wr_tlast(rq_wr_tlast),
-    // No completer yet: received ACKs are taken and discarded.
-    .m_ack_qpn(),
-    .m_ack_psn(),
-    .m_ack_syndrome(),
-    .m_ack_msn(),
-    .m_ack_valid(),
-    .m_ack_ready(1'b1),
     .m_tx_dst_mac(ack_tx_dst_mac),
     .m_tx_dst_ip(ack_tx_dst_ip),
     .m_tx_udp_sport(ack_tx_udp_sport),

@@ -23,7 +23,8 @@
 // - SEQUENCE drop, at the expected PSN a MIDDLE/LAST outside a message or a FIRST/ONLY inside
 //   one: NAK (invalid request) of epsn.
 // - NO_RECV drop, a FIRST/ONLY with the RQ empty: RNR NAK (0x20 | the connection's
-//   min_rnr_timer) of the packet's PSN; the sender resends it after its RNR timer.
+//   min_rnr_timer) of the packet's PSN; the sender resends it after its RNR timer. It marks
+//   the connection as a gap does, so the packets behind it get no PSN sequence NAK.
 // - Otherwise the packet is accepted: the context moves on (expected PSN, in-message, consumer
 //   index, MSN, nak_sent cleared), FIRST/ONLY queue the read of the next receive WQE, and
 //   AckReq makes an ACK of the packet's PSN.
@@ -159,6 +160,7 @@ module san_rq_engine #(
     output wire [31:0]              m_cqe_byte_len,
     output wire [7:0]               m_cqe_opcode,
     output wire [7:0]               m_cqe_status,
+    output wire [15:0]              m_cqe_wqe_index,
     output wire                     m_cqe_solicited,
     output wire                     m_cqe_valid,
     input  wire                     m_cqe_ready,
@@ -247,7 +249,7 @@ reg [QPN_W-1:0] pi_waddr;
 reg [15:0] pi_wdata;
 
 // Message state, stage B's: WQE fields, bytes of the message so far, the WQE read failed.
-localparam integer MSG_W = 64 + 64 + 32 + 32 + 1;
+localparam integer MSG_W = 16 + 64 + 64 + 32 + 32 + 1;
 
 reg [MSG_W-1:0] msg_mem [0:N_QP-1];
 reg [MSG_W-1:0] msg_q = {MSG_W{1'b0}};
@@ -338,7 +340,10 @@ end
 wire a_accept = !d_is_ack && a_reason == 5'd0;
 wire a_fwd = d_is_ack && a_reason == 5'd0;
 wire a_drop = a_reason != 5'd0;
-wire a_nak_gap = a_reason == SAN_RX_DROP_PSN && !c_nak_sent;   // the first of a gap
+// The first of a gap; an RNR NAK also marks the connection, so the packets the sender already
+// had in flight behind the refused one get no PSN sequence NAK (the RNR NAK already names the
+// PSN to resume from, and a second NAK would cut the sender's RNR wait short).
+wire a_nak_gap = (a_reason == SAN_RX_DROP_PSN || a_reason == SAN_RX_DROP_NO_RECV) && !c_nak_sent;
 
 // The ACK or NAK this packet makes, if any: its syndrome and PSN (the MSN is a_ack_msn).
 reg a_need_ack;
@@ -401,9 +406,10 @@ assign m_drop_valid = drop_valid_reg;
 assign m_drop_reason = drop_reason_reg;
 
 // Work items: drain (dropped or ACK, payload only), starts, ends, SE, payload length, QP.
-localparam integer ITEM_W = QPN_W + 4 + LEN_W;
+localparam integer ITEM_W = 16 + QPN_W + 4 + LEN_W;
 
-wire [ITEM_W-1:0] item_in = {d_se_reg, d_pay_len_reg, d_ends, d_starts, !a_accept,
+// A start carries its receive WQE's ring index (the consumer index it takes), for the CQE.
+wire [ITEM_W-1:0] item_in = {c_ci, d_se_reg, d_pay_len_reg, d_ends, d_starts, !a_accept,
     d_qp_reg[QPN_W-1:0]};
 wire [ITEM_W-1:0] item_out;
 wire item_m_valid;
@@ -423,13 +429,14 @@ san_sync_fifo #(
     .m_ready(item_m_ready)
 );
 
+wire [15:0] h_idx;
 wire h_se;
 wire [LEN_W-1:0] h_pay_len;
 wire h_ends;
 wire h_starts;
 wire h_drain;
 wire [QPN_W-1:0] h_qpn;
-assign {h_se, h_pay_len, h_ends, h_starts, h_drain, h_qpn} = item_out;
+assign {h_idx, h_se, h_pay_len, h_ends, h_starts, h_drain, h_qpn} = item_out;
 
 // ACK and NAK descriptors: syndrome, MAC, IP, port, QP from the context, PSN, MSN. A queue of
 // its own rather than a san_sync_fifo, for the merge: a plain ACK replaces the tail entry when
@@ -597,6 +604,8 @@ reg it_se_reg = 1'b0, it_se_next;
 reg [LEN_W-1:0] it_pay_len_reg = {LEN_W{1'b0}}, it_pay_len_next;
 reg fwd_reg = 1'b0, fwd_next;   // the item continues the previous one's message: keep m_*_reg
 
+reg [15:0] it_idx_reg = 16'd0, it_idx_next;
+reg [15:0] m_idx_reg = 16'd0, m_idx_next;
 reg [63:0] m_wr_id_reg = 64'd0, m_wr_id_next;
 reg [63:0] m_addr_reg = 64'd0, m_addr_next;
 reg [31:0] m_len_reg = 32'd0, m_len_next;
@@ -618,6 +627,7 @@ reg wr_last_reg = 1'b0, wr_last_next;
 reg cqe_valid_reg = 1'b0, cqe_valid_next;
 reg [QPN_W-1:0] cqe_qpn_reg = {QPN_W{1'b0}}, cqe_qpn_next;
 reg [63:0] cqe_wr_id_reg = 64'd0, cqe_wr_id_next;
+reg [15:0] cqe_idx_reg = 16'd0, cqe_idx_next;
 reg [31:0] cqe_byte_len_reg = 32'd0, cqe_byte_len_next;
 reg [7:0] cqe_status_reg = 8'd0, cqe_status_next;
 reg cqe_se_reg = 1'b0, cqe_se_next;
@@ -632,18 +642,20 @@ assign m_axis_dma_wr_tlast = wr_last_reg;
 
 assign m_cqe_qpn = cqe_qpn_reg;
 assign m_cqe_wr_id = cqe_wr_id_reg;
+assign m_cqe_wqe_index = cqe_idx_reg;
 assign m_cqe_byte_len = cqe_byte_len_reg;
 assign m_cqe_opcode = SAN_CQE_OPCODE_RECV;
 assign m_cqe_status = cqe_status_reg;
 assign m_cqe_solicited = cqe_se_reg;
 assign m_cqe_valid = cqe_valid_reg;
 
+wire [15:0] q_idx;
 wire [63:0] q_wr_id;
 wire [63:0] q_addr;
 wire [31:0] q_len;
 wire [31:0] q_off;
 wire q_err;
-assign {q_err, q_off, q_len, q_addr, q_wr_id} = msg_q;
+assign {q_idx, q_err, q_off, q_len, q_addr, q_wr_id} = msg_q;
 
 wire [63:0] w_wr_id;
 wire [63:0] w_addr;
@@ -698,7 +710,8 @@ always @* begin
 
     ctx_we = 1'b0;
     ctx_waddr = d_qp_reg[QPN_W-1:0];
-    // An accepted packet moves the context on and ends a gap; the first packet of a gap marks it.
+    // An accepted packet moves the context on and ends a gap; the first packet of a gap (or one
+    // refused for want of a receive) marks it.
     ctx_wdata = a_accept ? {c_static, 1'b0, a_msn_new, a_ci_new, !d_ends, a_epsn_new, 1'b1}
         : {c_static, 1'b1, c_msn, c_ci, c_in_msg, c_epsn, c_rts};
     pi_we = 1'b0;
@@ -802,6 +815,8 @@ always @* begin
     it_pay_len_next = it_pay_len_reg;
     fwd_next = fwd_reg;
     m_wr_id_next = m_wr_id_reg;
+    m_idx_next = m_idx_reg;
+    it_idx_next = it_idx_reg;
     m_addr_next = m_addr_reg;
     m_len_next = m_len_reg;
     m_off_next = m_off_reg;
@@ -819,13 +834,14 @@ always @* begin
     cqe_valid_next = cqe_valid_reg && !m_cqe_ready;
     cqe_qpn_next = cqe_qpn_reg;
     cqe_wr_id_next = cqe_wr_id_reg;
+    cqe_idx_next = cqe_idx_reg;
     cqe_byte_len_next = cqe_byte_len_reg;
     cqe_status_next = cqe_status_reg;
     cqe_se_next = cqe_se_reg;
     item_m_ready = 1'b0;
     wqe_m_ready = 1'b0;
     msg_we = 1'b0;
-    msg_wdata = {m_err_reg, m_off_reg, m_len_reg, m_addr_reg, m_wr_id_reg};
+    msg_wdata = {m_idx_reg, m_err_reg, m_off_reg, m_len_reg, m_addr_reg, m_wr_id_reg};
 
     case (b_state_reg)
         B_IDLE: begin
@@ -835,6 +851,7 @@ always @* begin
                 if (wqe_m_valid) begin
                     wqe_m_ready = 1'b1;
                     m_wr_id_next = w_wr_id;
+                    m_idx_next = it_idx_reg;
                     m_addr_next = w_addr;
                     m_len_next = w_len;
                     m_off_next = 32'd0;
@@ -844,6 +861,7 @@ always @* begin
             end else begin
                 if (!fwd_reg) begin
                     m_wr_id_next = q_wr_id;
+                    m_idx_next = q_idx;
                     m_addr_next = q_addr;
                     m_len_next = q_len;
                     m_off_next = q_off;
@@ -893,6 +911,7 @@ always @* begin
                     cqe_valid_next = 1'b1;
                     cqe_qpn_next = it_qpn_reg;
                     cqe_wr_id_next = m_wr_id_reg;
+                    cqe_idx_next = m_idx_reg;
                     cqe_byte_len_next = m_off_reg;
                     cqe_se_next = it_se_reg;
                     if (m_err_reg) begin
@@ -918,6 +937,7 @@ always @* begin
         item_m_ready = 1'b1;
         it_qpn_next = h_qpn;
         it_starts_next = h_starts;
+        it_idx_next = h_idx;
         it_ends_next = h_ends;
         it_se_next = h_se;
         it_pay_len_next = h_pay_len;
@@ -986,6 +1006,9 @@ always @(posedge clk) begin
     it_starts_reg <= it_starts_next;
     it_ends_reg <= it_ends_next;
     it_se_reg <= it_se_next;
+    it_idx_reg <= it_idx_next;
+    m_idx_reg <= m_idx_next;
+    cqe_idx_reg <= cqe_idx_next;
     it_pay_len_reg <= it_pay_len_next;
     fwd_reg <= fwd_next;
     m_wr_id_reg <= m_wr_id_next;

@@ -29,13 +29,13 @@ var (
 	rqNoRecv   = uint8(regs.RxDropNoRecv)
 	rqDup      = uint8(regs.RxDropDuplicate)
 
-	rqSynACK    = uint8(regs.AethSyndromeAck)
-	rqSynSeq    = uint8(regs.AethSyndromeNakPSNSeq)
-	rqSynInvReq = uint8(regs.AethSyndromeNakInvalidRequest)
+	rqSynACK    = uint8(regs.AethSyndromeACK)
+	rqSynSeq    = uint8(regs.AethSyndromeNAKPSNSeq)
+	rqSynInvReq = uint8(regs.AethSyndromeNAKInvalidRequest)
 )
 
 // rqSynRNR is the syndrome of an RNR NAK with RNR timer code timer.
-func rqSynRNR(timer uint8) uint8 { return uint8(regs.AethSyndromeRnrNak) | timer&0x1F }
+func rqSynRNR(timer uint8) uint8 { return uint8(regs.AethSyndromeRNRNAK) | timer&0x1F }
 
 // rqPkt is one packet as the parser hands it over: descriptor fields and payload.
 type rqPkt struct {
@@ -112,6 +112,7 @@ type rqCQE struct {
 	Opcode  uint8
 	Status  uint8
 	SE      bool
+	Index   uint16 // the receive WQE's ring index
 }
 
 // rqWantCQE is an expected completion, with the buffer contents that must be in host memory
@@ -158,6 +159,7 @@ type rqRefQP struct {
 	msn    uint32
 	ring   map[uint16]rqWQE // slot -> WQE, as the driver wrote it
 	cur    rqWQE
+	curIdx uint16 // the ring index of cur
 	off    int
 	// A PSN sequence NAK went out for the current gap: further packets ahead are dropped
 	// silently until one is accepted.
@@ -283,8 +285,10 @@ func (r *rqRef) packet(i int, p *rqPkt) {
 			}
 		case rqSequence:
 			r.ack(i, p.qp, q, rqSynInvReq, q.epsn)
-		case rqNoRecv: // the sender resends this PSN after the RNR timer
+		case rqNoRecv: // the sender resends this PSN after the RNR timer; the packets behind it
+			// get no PSN sequence NAK
 			r.ack(i, p.qp, q, rqSynRNR(q.ctx.rnr), p.psn)
+			q.nakSent = true
 		}
 		return
 	}
@@ -295,6 +299,7 @@ func (r *rqRef) packet(i int, p *rqPkt) {
 	if starts {
 		mask := uint16(1)<<q.ctx.log - 1
 		q.cur, q.off = q.ring[q.ci&mask], 0
+		q.curIdx = q.ci
 		q.ci++
 		r.reads[q.ctx.base]++
 	}
@@ -310,7 +315,7 @@ func (r *rqRef) packet(i int, p *rqPkt) {
 	if ends {
 		q.msn = (q.msn + 1) & wire.PSNMask
 		c := rqWantCQE{rqCQE: rqCQE{QPN: p.qp, WrID: q.cur.wrID, ByteLen: uint32(q.off),
-			Opcode: uint8(regs.CQEOpcodeRecv), SE: p.se}, addr: q.cur.addr}
+			Opcode: uint8(regs.CQEOpcodeRecv), SE: p.se, Index: q.curIdx}, addr: q.cur.addr}
 		switch {
 		case q.cur.bad:
 			c.Status, c.anyWrID, c.WrID = uint8(regs.CQEStatusDMAError), true, 0
@@ -924,7 +929,8 @@ func (b *rqBench) step() {
 	if cqeReady && d.Get("m_cqe_valid") == 1 {
 		got := rqCQE{QPN: uint32(d.Get("m_cqe_qpn")), WrID: d.Get("m_cqe_wr_id"),
 			ByteLen: uint32(d.Get("m_cqe_byte_len")), Opcode: uint8(d.Get("m_cqe_opcode")),
-			Status: uint8(d.Get("m_cqe_status")), SE: d.Get("m_cqe_solicited") == 1}
+			Status: uint8(d.Get("m_cqe_status")), SE: d.Get("m_cqe_solicited") == 1,
+			Index: uint16(d.Get("m_cqe_wqe_index"))}
 		k := b.cqes[got.QPN]
 		want := b.ref.cqes[got.QPN]
 		require.Less(t, k, len(want), "QP %d: no more CQEs than the reference (%+v)", got.QPN, got)
