@@ -247,7 +247,7 @@ func TestRetryExhaustion(t *testing.T) {
 	assert.Empty(t, cs, "nothing more completes (flushing is the connection manager's)")
 	fc, err := fab.FaultCounts(hs[0].dev, hs[1].dev)
 	require.NoError(t, err)
-	assert.Equal(t, 2*(int(tr.RetryCount)+1), int(fc.Dropped), "each try sends both packets of the 2000-byte message")
+	assert.Equal(t, 3*(int(tr.RetryCount)+1), int(fc.Dropped), "each try sends the 2000-byte message's 2 packets and the next one's")
 }
 
 // TestRNR: with no receive posted the responder answers RNR NAKs and the sender waits and

@@ -59,8 +59,8 @@
 //            timeout != 0 and una != hw, the retransmit timer starts.
 //   ACK      p in [una, hw-1]: progress to una = p + 1; p == una - 1 (duplicate) or outside:
 //            ignored, counted.
-//   NAK seq  p in [una, hw]: progress to p if p != una; a repeat for the same una is ignored
-//            (nak_done); then a retry (retry_left--, go-back-N, timer restarted) or, with none
+//   NAK seq  p in [una, hw-1]: progress to p if p != una; a repeat for the same una is ignored
+//            (nak_done), and so is one for una during an RNR wait; then a retry (retry_left--, go-back-N, timer restarted) or, with none
 //            left, RETRY_EXCEEDED.
 //   RNR NAK  p in [una, hw-1] and not a repeat of a running wait for p == una: progress to p; then
 //            HOLD and an RNR wait of the code's time (rnr_left--, unless rnr_retry is 7), or, with
@@ -509,7 +509,10 @@ always @* begin
                     ev_ign = 1'b1;
                 end
             end else if (syn_nak && syn_code == 5'd0) begin
-                if (d_p > d_hw || (d_p == 24'd0 && e_nakd)) begin
+                // Valid for a PSN sent and not acknowledged (a responder NAKs only after
+                // receiving a later packet); a repeat for una is ignored, and so is one during
+                // an RNR wait (the RNR NAK already named the PSN to resume from).
+                if (d_p >= d_hw || (d_p == 24'd0 && (e_nakd || (e_ton && e_trnr)))) begin
                     ev_ign = 1'b1;
                 end else begin
                     ev_progress = d_p != 24'd0;

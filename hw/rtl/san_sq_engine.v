@@ -32,8 +32,9 @@
 //              buffer has room for the packet (whole beats) and a packet credit is free.
 //  emitter     segments each chunk again and presents a packet's descriptor only once its
 //              payload is entirely in the buffer (its arrival record is there), so the frame
-//              builder never waits for host memory mid-frame. Each chunk's last packet pushes a
-//              record for the completer in the same cycle (before the frame can be acked).
+//              builder never waits for host memory mid-frame. Every packet pushes a record for
+//              the completer in the same cycle (before the frame can be acked): the PSN after
+//              it, and on a message's last packet the WQE's index, first PSN, flags and status.
 //  payload     streams each handed-over descriptor's bytes from the buffer (or drops them).
 //
 // Reliability. The completer sends two things. Progress (s_una_*: the oldest unacknowledged PSN
@@ -154,9 +155,10 @@ module san_sq_engine #(
     input  wire                     m_axis_pay_tready,
     output wire                     m_axis_pay_tlast,
 
-    // Records for the completer: one per chunk, in hand-over order. last: the WQE's last packet
-    // (or a WQE that sends nothing), with its ring index, first PSN, the PSN after it, signaled
-    // and status (SAN_CQE_STATUS_OK, _BAD_WQE or _DMA_ERROR); otherwise only end_psn counts.
+    // Records for the completer: one per packet handed over, in order, so it knows every PSN
+    // sent (an acknowledgement may come for any of them). last: the WQE's last packet (or a WQE
+    // that sends nothing), with its ring index, first PSN, the PSN after it, signaled and status
+    // (SAN_CQE_STATUS_OK, _BAD_WQE or _DMA_ERROR); otherwise only end_psn counts.
     output wire [$clog2(N_QP)-1:0]  m_rec_qpn,
     output wire                     m_rec_last,
     output wire [15:0]              m_rec_idx,
@@ -1156,11 +1158,11 @@ wire len_s_ready;
 wire rec_s_ready;
 wire tx_fire = tx_valid_reg && m_tx_ready;
 // A packet: once its payload is in the buffer, with the output register empty (so the length
-// FIFO gets one push at a time), and room for the record of a chunk's last packet. A stale
+// FIFO gets one push at a time), and room for its record. A stale
 // packet the same way, but dropped. A WQE that sends nothing: its record.
 wire e_go = msg_m_valid && m_status == MS_OK && !tx_valid_reg && (!e_need_arr || arr_m_valid)
     && len_s_ready;
-wire e_send = e_go && !m_stale && (!e_last || rec_s_ready);
+wire e_send = e_go && !m_stale && rec_s_ready;
 wire e_drop = e_go && m_stale;
 wire e_fail = msg_m_valid && m_status != MS_OK && (m_stale || rec_s_ready);
 assign arr_pop = (e_send || e_drop) && e_need_arr;
@@ -1187,8 +1189,8 @@ always @* begin
     tx_psn_next = tx_psn_reg;
     tx_pay_len_next = tx_pay_len_reg;
     rec_push = 1'b0;
-    rec_in = {m_qpn, m_mend, m_idx, m_first, e_psn + 24'd1, m_sig,
-        (m_mend && e_err) ? SAN_CQE_STATUS_DMA_ERROR : SAN_CQE_STATUS_OK};
+    rec_in = {m_qpn, e_mlast, m_idx, m_first, e_psn + 24'd1, m_sig,
+        (e_mlast && e_err) ? SAN_CQE_STATUS_DMA_ERROR : SAN_CQE_STATUS_OK};
     len_push = 1'b0;
     len_in = {1'b0, tx_pay_len_reg};
 
@@ -1209,7 +1211,7 @@ always @* begin
         tx_ack_req_next = e_last;
         tx_psn_next = e_psn;
         tx_pay_len_next = e_pay;
-        rec_push = e_last;
+        rec_push = 1'b1;
     end
     if (e_drop && e_need_arr) begin
         // Its payload is read out of the buffer and thrown away.
