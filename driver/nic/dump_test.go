@@ -8,6 +8,8 @@ import (
 	"github.com/sanoffload/san/hw/wire"
 )
 
+// dumpFrames logs the last frames each host sent (opcode, PSN, AETH), for diagnosing a failed
+// run: set SAN_DUMP=1, which also turns capture on in the tests that call it.
 func dumpFrames(t *testing.T, hs [2]*host) {
 	if os.Getenv("SAN_DUMP") == "" {
 		return
