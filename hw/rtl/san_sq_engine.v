@@ -475,9 +475,11 @@ wire rw_take = s_rw_valid && s_rw_ready;
 assign s_db_ready = s_state_reg == S_IDLE && !ld && !s_rw_valid && !(sch_can && prefer_sch_reg);
 wire db_take = s_db_valid && s_db_ready;
 wire sch_take = sch_can && !db_take;
-// WQEs fetched beyond the oldest incomplete one stay within the completer's table.
+// WQEs fetched beyond the oldest incomplete one stay within the completer's table. A WQE behind
+// it (complete already: progress passed the point a go-back-N resends from) is fetched again;
+// the completer ignores its record.
 wire [15:0] s_ahead = c_ci - cidx_mem[s_qpn_reg];
-wire s_win_ok = s_ahead < MSG_WINDOW[15:0];
+wire s_win_ok = s_ahead < MSG_WINDOW[15:0] || s_ahead[15];
 wire [EP_W-1:0] s_ep = ep_mem[s_qpn_reg];
 wire [EP_W-1:0] rw_ep = ep_mem[s_rw_qpn];
 wire w_issue;
@@ -800,13 +802,14 @@ san_sync_fifo #(
 reg [DATA_WIDTH-1:0] buf_mem [0:BUF_BEATS-1];
 reg [DATA_WIDTH-1:0] buf_q;
 reg [BUF_AW-1:0] buf_rd_reg = {BUF_AW{1'b0}}, buf_rd_next;
-wire rd_en;
+wire rd_en;    // a beat leaves the buffer
+wire buf_re;   // and is read (not when its packet is dropped)
 
 always @(posedge clk) begin
     if (buf_we) begin
         buf_mem[buf_wr_reg] <= s_axis_dma_rd_tdata;
     end
-    if (rd_en) begin
+    if (buf_re) begin
         buf_q <= buf_mem[buf_rd_reg];
     end
 end
@@ -899,9 +902,13 @@ wire [6:0] c_n = c_end ? c_left[6:0] : c_bnd;
 wire [CHB_W-1:0] c_bytes = c_end ? p_rem_reg[CHB_W-1:0]
     : ({{(CHB_W-7){1'b0}}, c_n} << r_log_reg);
 wire [23:0] c_last_psn = p_psn_reg + {17'd0, c_n} - 24'd1;
+// Inside the window: its last PSN less than WINDOW after una, or behind una (acknowledged
+// already: progress can pass the point a go-back-N resends from, when acknowledgements of the
+// first sending arrive after it).
 wire [23:0] c_out = c_last_psn - una_mem[r_qpn_reg];
+wire c_win = c_out < WINDOW[23:0] || c_out[23];
 wire c_stale = r_ep_reg != ep_mem[r_qpn_reg];
-wire c_go = p_state_reg == P_CHUNK && !c_stale && c_out < WINDOW[23:0] && msg_s_ready;
+wire c_go = p_state_reg == P_CHUNK && !c_stale && c_win && msg_s_ready;
 
 reg msg_push;
 reg [MSG_W-1:0] msg_in;
@@ -1304,6 +1311,9 @@ wire [LANE_BITS:0] r_last_n = {1'b0, r_len_m1[LANE_BITS-1:0]} + 1'b1;
 wire r_free = !pay_valid_reg || m_axis_pay_tready;
 wire pay_fire = pay_valid_reg && m_axis_pay_tready;
 assign rd_en = len_m_valid && (r_drop || r_free);
+// A dropped packet's beats are skipped, not read: buf_q may hold the payload beat waiting for
+// ready.
+assign buf_re = rd_en && !r_drop;
 assign len_pop = rd_en && r_last;
 
 always @* begin
