@@ -908,7 +908,7 @@ wire [23:0] c_last_psn = p_psn_reg + {17'd0, c_n} - 24'd1;
 // already: progress can pass the point a go-back-N resends from, when acknowledgements of the
 // first sending arrive after it).
 wire [23:0] c_out = c_last_psn - una_mem[r_qpn_reg];
-wire c_win = c_out <= WINDOW[23:0] || c_out[23];
+wire c_win = c_out < WINDOW[23:0] || c_out[23];
 wire c_stale = r_ep_reg != ep_mem[r_qpn_reg];
 wire c_go = p_state_reg == P_CHUNK && !c_stale && c_win && msg_s_ready;
 
