@@ -105,7 +105,7 @@ func SimLoss(c SimConfig, o LossOptions) (rep LossReport, err error) {
 	posted, recvPosted, acked, next := 0, 0, 0, 0
 	start := p.fab.Cycles()
 	budget := uint64(o.Messages)*20_000 + 200_000
-	for acked < o.Messages && p.fab.Cycles()-start < budget {
+	for (acked < o.Messages || next < o.Messages) && p.fab.Cycles()-start < budget {
 		for recvPosted < o.Messages && recvPosted-next < 64 {
 			if err := p.qp[1].PostRecv(nic.RecvWR{WRID: uint64(recvPosted), Addr: dst.IOVA + uint64(recvPosted*slot), Length: slot}); err != nil {
 				return rep, err
