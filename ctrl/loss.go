@@ -10,9 +10,8 @@ import (
 	"github.com/sanoffload/san/hw/sim"
 )
 
-// LossKinds are the link fault kinds of the loss matrix; "mixed" is all four at once, sharing
-// the fault probability equally.
-var LossKinds = []string{"drop", "corrupt", "duplicate", "reorder", "mixed"}
+// LossKinds are the link fault kinds of the loss matrix (sim.FaultKinds).
+var LossKinds = sim.FaultKinds
 
 // LossOptions configures a one-way stream over a faulty link.
 type LossOptions struct {
@@ -31,28 +30,6 @@ type LossReport struct {
 	Cycles    uint64          `json:"cycles"`    // from the first post to the last completion
 	Link      sim.LinkCounts  `json:"link"`      // faults injected on the data direction
 	Counters  [2]nic.Counters `json:"counters"`
-}
-
-func lossFaults(kind string, p float64, seed uint64) (sim.LinkFaults, error) {
-	f := sim.LinkFaults{Seed: seed}
-	one := sim.LinkFault{P: p, Burst: 1}
-	switch kind {
-	case "":
-	case "drop":
-		f.Drop = one
-	case "corrupt":
-		f.Corrupt = one
-	case "duplicate":
-		f.Duplicate = one
-	case "reorder":
-		f.Reorder = one
-	case "mixed":
-		q := sim.LinkFault{P: p / 4, Burst: 1}
-		f.Drop, f.Corrupt, f.Duplicate, f.Reorder = q, q, q, q
-	default:
-		return f, fmt.Errorf("loss kind %q: want one of %v", kind, LossKinds)
-	}
-	return f, nil
 }
 
 // SimLoss streams messages from one simulated NIC to the other over a link with the given
@@ -75,7 +52,7 @@ func SimLoss(c SimConfig, o LossOptions) (rep LossReport, err error) {
 		}
 	}()
 	for i := range p.dev {
-		f, err := lossFaults(o.Kind, o.P, uint64(o.Seed)*2+uint64(i))
+		f, err := sim.FaultsOfKind(o.Kind, o.P, uint64(o.Seed)*2+uint64(i))
 		if err != nil {
 			return rep, err
 		}

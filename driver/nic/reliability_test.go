@@ -104,30 +104,10 @@ func (s *stream) recvCQE(t *testing.T, c nic.Completion) {
 
 func (s *stream) done() bool { return s.recv == len(s.msgs) && s.sent == len(s.msgs) }
 
-// lossCase is one cell of the loss matrix.
+// lossCase is one cell of the loss matrix: a fault kind (sim.FaultKinds) at probability p.
 type lossCase struct {
 	kind string
 	p    float64
-}
-
-func (c lossCase) faults(seed uint64) sim.LinkFaults {
-	f := sim.LinkFaults{Seed: seed}
-	one := sim.LinkFault{P: c.p, Burst: 1}
-	switch c.kind {
-	case "drop":
-		f.Drop = one
-	case "corrupt":
-		f.Corrupt = one
-	case "duplicate":
-		f.Duplicate = one
-	case "reorder":
-		f.Reorder = one
-	case "mixed":
-		// All four kinds at once, sharing the fault probability.
-		q := sim.LinkFault{P: c.p / 4, Burst: 1}
-		f.Drop, f.Corrupt, f.Duplicate, f.Reorder = q, q, q, q
-	}
-	return f
 }
 
 // runLossy sends msgs messages each way on one connection over a link faulty in both
@@ -142,8 +122,11 @@ func runLossy(t *testing.T, seed int64, lc lossCase, msgs int) uint64 {
 		require.NoError(t, hs[0].dev.Capture(true))
 		require.NoError(t, hs[1].dev.Capture(true))
 	}
-	require.NoError(t, fab.SetFaults(hs[0].dev, hs[1].dev, lc.faults(uint64(seed)*2+1)))
-	require.NoError(t, fab.SetFaults(hs[1].dev, hs[0].dev, lc.faults(uint64(seed)*2+2)))
+	for i := range hs {
+		f, err := sim.FaultsOfKind(lc.kind, lc.p, uint64(seed)*2+uint64(i)+1)
+		require.NoError(t, err)
+		require.NoError(t, fab.SetFaults(hs[i].dev, hs[1-i].dev, f))
+	}
 	ab := newStream(t, rng, hs[0], hs[1], qps[0], qps[1], msgs)
 	ba := newStream(t, rng, hs[1], hs[0], qps[1], qps[0], msgs)
 	start := fab.Cycles()
@@ -207,7 +190,7 @@ func runLossy(t *testing.T, seed int64, lc lossCase, msgs int) uint64 {
 func TestLossMatrix(t *testing.T) {
 	const seed = 4
 	t.Logf("seed %d", seed)
-	for ki, kind := range []string{"drop", "corrupt", "duplicate", "reorder", "mixed"} {
+	for ki, kind := range sim.FaultKinds {
 		for pi, p := range []float64{0.01, 0.05, 0.20} {
 			lc := lossCase{kind: kind, p: p}
 			t.Run(fmt.Sprintf("%s/p%02.0f", kind, p*100), func(t *testing.T) {

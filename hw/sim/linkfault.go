@@ -60,6 +60,34 @@ type LinkCounts struct {
 	Delivered     uint64 // copies handed to the receiver's port, latency cycles ahead
 }
 
+// FaultKinds are the names FaultsOfKind knows: one fault kind alone, or "mixed" for all four at
+// once sharing the probability equally.
+var FaultKinds = []string{"drop", "corrupt", "duplicate", "reorder", "mixed"}
+
+// FaultsOfKind returns the faults of one named kind (see FaultKinds; "" is a clean link) at
+// probability p, bursts of one, seeded with seed.
+func FaultsOfKind(kind string, p float64, seed uint64) (LinkFaults, error) {
+	f := LinkFaults{Seed: seed}
+	one := LinkFault{P: p, Burst: 1}
+	switch kind {
+	case "":
+	case "drop":
+		f.Drop = one
+	case "corrupt":
+		f.Corrupt = one
+	case "duplicate":
+		f.Duplicate = one
+	case "reorder":
+		f.Reorder = one
+	case "mixed":
+		q := LinkFault{P: p / 4, Burst: 1}
+		f.Drop, f.Corrupt, f.Duplicate, f.Reorder = q, q, q, q
+	default:
+		return f, &FaultConfigError{Field: "kind", Value: kind, Want: fmt.Sprintf("one of %v", FaultKinds)}
+	}
+	return f, f.check()
+}
+
 // ErrNotLinked reports a direction of a link that does not exist: from and to are not linked
 // to each other on the fabric.
 var ErrNotLinked = errors.New("the NICs are not linked to each other")
