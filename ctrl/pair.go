@@ -25,7 +25,7 @@ type pairOptions struct {
 	entries int           // send and receive queue entries; 0: 64
 	capture bool          // keep the frames each NIC sends
 	psn     [2]uint32     // first PSN each side sends
-	// transport is both sides' transport settings; the zero value means simTransport(pmtu).
+	// transport is both sides' transport settings; the zero value means simTransport.
 	transport nic.Transport
 }
 
@@ -33,12 +33,14 @@ type pairOptions struct {
 // RNR timer, 7 retries, and the shortest ACK timeout (4.096 us x 2^t) longer than sending 64
 // packets of the path MTU back to back (AckReq comes at least every 64 packets), so a timeout
 // never fires while acknowledgements are merely on their way.
-func simTransport(pmtu int) nic.Transport {
-	// Cycles at 156.25 MHz on the 64-bit reference build: 64 frames of pmtu/8 + 10 beats, plus
-	// a round trip's slack.
-	need := 64*(pmtu/8+10) + 1000
+func simTransport(pmtu int, id nic.Identity) nic.Transport {
+	// Cycles for 64 frames of pmtu bytes plus headers at a beat per cycle, and a round trip's
+	// slack; a timeout unit (4.096 us) in cycles at the build's clock.
+	beat := int(id.DataWidth / 8)
+	need := 64*((pmtu+80)/beat) + 1000
+	unit := int(id.ClockKHz) * 4096 / 1_000_000
 	t := uint8(1)
-	for 640<<t <= need {
+	for t < 31 && unit<<t <= need {
 		t++
 	}
 	return nic.Transport{RetryCount: 7, RNRRetry: 7, Timeout: t, MinRNRTimer: 1}
@@ -51,9 +53,7 @@ func newSimPair(c SimConfig, o pairOptions) (p *simPair, err error) {
 	if o.entries == 0 {
 		o.entries = 64
 	}
-	if o.transport == (nic.Transport{}) {
-		o.transport = simTransport(o.pmtu)
-	}
+
 	fab, err := sim.NewFabric(c.Model)
 	if err != nil {
 		return nil, err
@@ -90,6 +90,9 @@ func newSimPair(c SimConfig, o pairOptions) (p *simPair, err error) {
 	}
 	if err = fab.Link(p.dev[0], p.dev[1], o.latency); err != nil {
 		return nil, err
+	}
+	if o.transport == (nic.Transport{}) {
+		o.transport = simTransport(o.pmtu, p.nic[0].Identity())
 	}
 	for i, q := range p.qp {
 		if err = q.LoadForTest(nic.Peer{QPN: 2, MAC: macs[1-i], IP: ips[1-i], UDPSource: 0xC000 + uint16(i),
