@@ -232,7 +232,7 @@ func gbnRestart(c SimConfig) (uint64, error) {
 // of messages delivered exactly once, in order and byte-exact.
 func lossMatrix(c SimConfig) (float64, string, error) {
 	sent, delivered := 0, 0
-	for k, kind := range LossKinds {
+	for k, kind := range sim.FaultKinds {
 		for i, pr := range []float64{0.01, 0.05, 0.20} {
 			r, err := SimLoss(c, LossOptions{Kind: kind, P: pr, Messages: 40, Seed: int64(100 + 10*k + i)})
 			if err != nil {
@@ -242,7 +242,7 @@ func lossMatrix(c SimConfig) (float64, string, error) {
 			delivered += r.Delivered
 		}
 	}
-	return float64(delivered) / float64(sent), fmt.Sprintf("%d of %d messages over %d runs", delivered, sent, 3*len(LossKinds)), nil
+	return float64(delivered) / float64(sent), fmt.Sprintf("%d of %d messages over %d runs", delivered, sent, 3*len(sim.FaultKinds)), nil
 }
 
 // goodputUnderLoss is the goodput of 1 KiB messages over a link dropping 1 % of frames each way,

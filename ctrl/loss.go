@@ -10,12 +10,9 @@ import (
 	"github.com/sanoffload/san/hw/sim"
 )
 
-// LossKinds are the link fault kinds of the loss matrix (sim.FaultKinds).
-var LossKinds = sim.FaultKinds
-
 // LossOptions configures a one-way stream over a faulty link.
 type LossOptions struct {
-	Kind     string  // one of LossKinds, or "" for a clean link
+	Kind     string  // one of sim.FaultKinds, or "" for a clean link
 	P        float64 // probability that a frame suffers the fault, each direction
 	Messages int     // messages sent
 	Size     int     // bytes per message; 0: random sizes up to 8 KiB
