@@ -9,3 +9,4 @@ hw/rtl/san_cq_writer.v
 hw/rtl/san_sq_engine.v
 hw/rtl/san_rq_engine.v
 hw/rtl/san_completer.v
+hw/rtl/san_cm_engine.v

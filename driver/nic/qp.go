@@ -145,22 +145,40 @@ func ringLog(n, def int) (uint, error) {
 	return uint(bits.TrailingZeros(uint(n))), nil
 }
 
-// CreateQP allocates connection num's rings in DMA memory. The connection carries no traffic
-// until it is loaded (LoadForTest; the connection manager later).
+// CreateQP allocates connection num's rings in DMA memory, for the test-only path: the
+// connection carries no traffic until LoadForTest. Connections through the connection manager
+// start from NewQP instead, and the NIC picks their numbers.
 func (n *NIC) CreateQP(num int, cfg QPConfig) (*QP, error) {
 	if num < 2 || num >= int(n.id.NQP) {
 		return nil, fmt.Errorf("create qp %d: %w: connections are 2..%d (0 and 1 are reserved)", num, ErrInvalid, n.id.NQP-1)
 	}
+	n.mu.Lock()
+	busy := n.qps[num] != nil
+	n.mu.Unlock()
+	if busy {
+		return nil, fmt.Errorf("create qp %d: %w", num, ErrBusy)
+	}
+	q, err := n.NewQP(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create qp %d: %w", num, err)
+	}
+	n.attach(q, num)
+	return q, nil
+}
+
+// NewQP allocates a connection's rings in DMA memory, without a number: the connection manager
+// gives it one (CM.Connect, CM.Accept).
+func (n *NIC) NewQP(cfg QPConfig) (*QP, error) {
 	if cfg.Vector < 0 || cfg.Vector >= int(n.id.NMSIX) {
-		return nil, fmt.Errorf("create qp %d: %w: vector %d of %d", num, ErrInvalid, cfg.Vector, n.id.NMSIX)
+		return nil, fmt.Errorf("new qp: %w: vector %d of %d", ErrInvalid, cfg.Vector, n.id.NMSIX)
 	}
 	sqLog, err := ringLog(cfg.SQEntries, 64)
 	if err != nil {
-		return nil, fmt.Errorf("create qp %d: send queue: %w", num, err)
+		return nil, fmt.Errorf("new qp: send queue: %w", err)
 	}
 	rqLog, err := ringLog(cfg.RQEntries, 64)
 	if err != nil {
-		return nil, fmt.Errorf("create qp %d: receive queue: %w", num, err)
+		return nil, fmt.Errorf("new qp: receive queue: %w", err)
 	}
 	need := 1<<sqLog + 1<<rqLog
 	if cfg.CQEntries == 0 {
@@ -168,14 +186,9 @@ func (n *NIC) CreateQP(num int, cfg QPConfig) (*QP, error) {
 	}
 	cqLog, err := ringLog(cfg.CQEntries, 0)
 	if err != nil || cfg.CQEntries < need {
-		return nil, fmt.Errorf("create qp %d: completion queue of %d: %w: need a power of two >= %d", num, cfg.CQEntries, ErrInvalid, need)
+		return nil, fmt.Errorf("new qp: completion queue of %d: %w: need a power of two >= %d", cfg.CQEntries, ErrInvalid, need)
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.qps[num] != nil {
-		return nil, fmt.Errorf("create qp %d: %w", num, ErrBusy)
-	}
-	q := &QP{nic: n, num: num, cfg: cfg, sends: make([]postedSend, 1<<sqLog)}
+	q := &QP{nic: n, num: -1, cfg: cfg, sends: make([]postedSend, 1<<sqLog)}
 	for _, r := range []struct {
 		r     *ring
 		log   uint
@@ -188,12 +201,19 @@ func (n *NIC) CreateQP(num int, cfg QPConfig) (*QP, error) {
 		buf, err := n.dev.AllocDMA(r.entry << r.log)
 		if err != nil {
 			q.free()
-			return nil, fmt.Errorf("create qp %d: %w", num, err)
+			return nil, fmt.Errorf("new qp: %w", err)
 		}
 		*r.r = ring{buf: buf, log: r.log, entry: r.entry}
 	}
-	n.qps[num] = q
 	return q, nil
+}
+
+// attach gives q its connection number.
+func (n *NIC) attach(q *QP, num int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	q.num = num
+	n.qps[num] = q
 }
 
 func (q *QP) free() {
@@ -443,10 +463,15 @@ func (q *QP) Outstanding() (sends, recvs int) { return int(q.sqPI - q.sqCI), int
 // NIC drops its traffic and ignores its doorbells) and frees its rings.
 func (q *QP) Close() error {
 	n := q.nic
-	err := q.load(false, nil)
-	n.mu.Lock()
-	delete(n.qps, q.num)
-	n.mu.Unlock()
+	var err error
+	if q.num >= 0 {
+		err = q.load(false, nil)
+		n.mu.Lock()
+		if n.qps[q.num] == q {
+			delete(n.qps, q.num)
+		}
+		n.mu.Unlock()
+	}
 	q.free()
 	return err
 }
@@ -461,3 +486,6 @@ func b2u8(b bool) uint8 {
 // CQEntry is the memory of slot i of the CQ, for tools that watch the NIC write it (a benchmark
 // timing a completion to the cycle); Poll is the way to consume completions.
 func (q *QP) CQEntry(i int) []byte { return q.cq.slot(uint16(i)) }
+
+// NIC is the driver of the NIC the connection belongs to.
+func (q *QP) NIC() *NIC { return q.nic }

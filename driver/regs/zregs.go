@@ -9,7 +9,7 @@ import (
 )
 
 // ContractID is the CRC-32 of hw/regs/san_nic.yaml; the NIC reports its own copy in NICContractID.
-const ContractID = 0x562AEC08
+const ContractID = 0xB4284939
 
 // Block nic: Identity, build parameters, control and status of the whole NIC. Always the first block.
 const (
@@ -150,7 +150,7 @@ const (
 	QpcBlkType = 0x0200
 	// QpcBlkVersion (ro): Block version.
 	QpcBlkVersion = 0x0204
-	// QpcBlkNext (ro): Offset of the next block; 0 ends the chain.
+	// QpcBlkNext (ro): Offset of the next block.
 	QpcBlkNext = 0x0208
 	// QpcQPN (rw): The connection to load, below BUILD_N_QP.
 	QpcQPN = 0x0210
@@ -242,12 +242,85 @@ const (
 	QpcQstateErrorMask  = 0x1
 )
 
+// Block cm: The connection manager: IB CM over QP1 in hardware. The host posts commands (CMCommand) in the command ring and rings CMDQ_PI; the NIC completes each command by writing its RESULT and reports connection events (EQE) in the event ring. The block has a 4 KiB page of its own, so it can be mapped alone. Counters wrap modulo 2^32.
+const (
+	CMType         = 0x53414E4D // BLK_TYPE value
+	CMVersionMajor = 0
+	CMVersionMinor = 1
+	CMVersionPatch = 0
+	CMBase         = 0x1000 // BAR0 offset of the block header
+)
+
+// BAR0 offsets of block cm's registers.
+const (
+	// CMBlkType (ro): Block type, "SANM".
+	CMBlkType = 0x1000
+	// CMBlkVersion (ro): Block version.
+	CMBlkVersion = 0x1004
+	// CMBlkNext (ro): Offset of the next block; 0 ends the chain.
+	CMBlkNext = 0x1008
+	// CMCmdqBaseLo (rw): IOVA of the command ring, low word (512-byte aligned).
+	CMCmdqBaseLo = 0x1010
+	// CMCmdqBaseHi (rw): IOVA of the command ring, high word.
+	CMCmdqBaseHi = 0x1014
+	// CMEQBaseLo (rw): IOVA of the event ring, low word (256-byte aligned).
+	CMEQBaseLo = 0x1018
+	// CMEQBaseHi (rw): IOVA of the event ring, high word.
+	CMEQBaseHi = 0x101C
+	// CMLogSizes (rw): log2 of the ring sizes in entries, each 1 to 15.
+	CMLogSizes = 0x1020
+	// CMEQVector (rw): MSI-X vector of the event ring, below BUILD_N_MSIX.
+	CMEQVector = 0x1024
+	// CMControl (rw): Setting ENABLE starts the connection manager on the rings configured above, with both ring indices at 0 and the event ring on its first lap; a write that sets it with a bad ring size or vector is ignored and counted in BAD_ACCESS. While it is clear, received MADs are dropped (and counted) and no command is fetched.
+	CMControl = 0x1028
+	// CMTiming (rw): Protocol timers and retries, with the IB CM encodings (a time code t means 4.096 us x 2^t at the build clock; codes above 22 count as 22).
+	CMTiming = 0x102C
+	// CMMADsTx (ro): CM MADs sent, resends included.
+	CMMADsTx = 0x1030
+	// CMMADsRx (ro): CM MADs received and acted on (or recognised as duplicates).
+	CMMADsRx = 0x1034
+	// CMMADsDropped (ro): QP1 frames dropped: malformed MADs (base or class version, class, method, attribute, length, Q_Key), unknown or stale communication IDs, messages the connection's state does not expect, and any MAD while ENABLE is clear.
+	CMMADsDropped = 0x1038
+	// CMResends (ro): MADs sent again: after a response timeout, or answering a duplicate (REQ -> MRA/REP/REJ, REP -> RTU, DREQ -> DREP).
+	CMResends = 0x103C
+	// CMCMTimeouts (ro): Connections given up after MAX_RETRIES resends without an answer.
+	CMCMTimeouts = 0x1040
+	// CMRefused (ro): Requests the NIC rejected on its own: no listener (reason 8), backlog full (3), no free connection context (1), path MTU mismatch (26).
+	CMRefused = 0x1044
+	// CMCmdqPI (wo): Command ring producer index (bits 15:0, free-running), written after posting commands.
+	CMCmdqPI = 0x1080
+	// CMEQCI (wo): Event ring consumer index (bits 15:0, free-running); bit 31 arms the ring's interrupt, which fires at once if events are waiting.
+	CMEQCI = 0x1084
+)
+
+// Fields of block cm's registers: value = (reg >> Shift) & Mask.
+const (
+	// CMLogSizesCmdq: Command ring.
+	CMLogSizesCmdqShift = 0
+	CMLogSizesCmdqMask  = 0x1F
+	// CMLogSizesEQ: Event ring.
+	CMLogSizesEQShift = 8
+	CMLogSizesEQMask  = 0x1F
+	// CMControlEnable: The connection manager runs.
+	CMControlEnableShift = 0
+	CMControlEnableMask  = 0x1
+	// CMTimingResponseTimeout: How long to wait for the answer to a REQ, REP or DREQ before sending it again; also carried in REQ as the CM response timeouts, and the length of TIMEWAIT.
+	CMTimingResponseTimeoutShift = 0
+	CMTimingResponseTimeoutMask  = 0x1F
+	// CMTimingMaxRetries: Resends of an unanswered REQ, REP or DREQ before the connection is given up (TIMED_OUT).
+	CMTimingMaxRetriesShift = 8
+	CMTimingMaxRetriesMask  = 0xF
+	// CMTimingDeferTimeout: Service timeout sent in an MRA (DEFER): how long the peer should wait before sending its REQ again.
+	CMTimingDeferTimeoutShift = 16
+	CMTimingDeferTimeoutMask  = 0x1F
+)
+
 // Registers lists every register of every block, for tools and tests.
 var Registers = []Register{
 	{Block: "nic", Name: "BLK_TYPE", Offset: 0x0000, Access: ReadOnly, Reset: 0x53414E43, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BLK_VERSION", Offset: 0x0004, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BLK_NEXT", Offset: 0x0008, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
-	{Block: "nic", Name: "CONTRACT_ID", Offset: 0x000C, Access: ReadOnly, Reset: 0x562AEC08, ResetKnown: true, ResetParam: ""},
+	{Block: "nic", Name: "CONTRACT_ID", Offset: 0x000C, Access: ReadOnly, Reset: 0xB4284939, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BUILD_DATA_WIDTH", Offset: 0x0010, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "DATA_WIDTH"},
 	{Block: "nic", Name: "BUILD_N_QP", Offset: 0x0014, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "N_QP"},
 	{Block: "nic", Name: "BUILD_CLK_KHZ", Offset: 0x0018, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "CLK_KHZ"},
@@ -279,7 +352,7 @@ var Registers = []Register{
 	{Block: "port", Name: "ACKS_IGNORED", Offset: 0x0144, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "qpc", Name: "BLK_TYPE", Offset: 0x0200, Access: ReadOnly, Reset: 0x53414E51, ResetKnown: true, ResetParam: ""},
 	{Block: "qpc", Name: "BLK_VERSION", Offset: 0x0204, Access: ReadOnly, Reset: 0x200, ResetKnown: true, ResetParam: ""},
-	{Block: "qpc", Name: "BLK_NEXT", Offset: 0x0208, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "BLK_NEXT", Offset: 0x0208, Access: ReadOnly, Reset: 0x1000, ResetKnown: true, ResetParam: ""},
 	{Block: "qpc", Name: "QPN", Offset: 0x0210, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "qpc", Name: "STATE", Offset: 0x0214, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "qpc", Name: "DEST_QPN", Offset: 0x0218, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
@@ -301,6 +374,25 @@ var Registers = []Register{
 	{Block: "qpc", Name: "STATUS", Offset: 0x0258, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "qpc", Name: "TRANSPORT", Offset: 0x025C, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "qpc", Name: "QSTATE", Offset: 0x0260, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "cm", Name: "BLK_TYPE", Offset: 0x1000, Access: ReadOnly, Reset: 0x53414E4D, ResetKnown: true, ResetParam: ""},
+	{Block: "cm", Name: "BLK_VERSION", Offset: 0x1004, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
+	{Block: "cm", Name: "BLK_NEXT", Offset: 0x1008, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "cm", Name: "CMDQ_BASE_LO", Offset: 0x1010, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "cm", Name: "CMDQ_BASE_HI", Offset: 0x1014, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "cm", Name: "EQ_BASE_LO", Offset: 0x1018, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "cm", Name: "EQ_BASE_HI", Offset: 0x101C, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "cm", Name: "LOG_SIZES", Offset: 0x1020, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "cm", Name: "EQ_VECTOR", Offset: 0x1024, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "cm", Name: "CONTROL", Offset: 0x1028, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "cm", Name: "TIMING", Offset: 0x102C, Access: ReadWrite, Reset: 0x180F14, ResetKnown: true, ResetParam: ""},
+	{Block: "cm", Name: "MADS_TX", Offset: 0x1030, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "cm", Name: "MADS_RX", Offset: 0x1034, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "cm", Name: "MADS_DROPPED", Offset: 0x1038, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "cm", Name: "RESENDS", Offset: 0x103C, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "cm", Name: "CM_TIMEOUTS", Offset: 0x1040, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "cm", Name: "REFUSED", Offset: 0x1044, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "cm", Name: "CMDQ_PI", Offset: 0x1080, Access: WriteOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "cm", Name: "EQ_CI", Offset: 0x1084, Access: WriteOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 }
 
 // Doorbell pages: One 4 KiB page per connection context (queue pair) from `base`, so a page can be mapped on its own. Page n belongs to connection n; there are BUILD_N_QP pages. The registers are write-only (reads answer 0); other offsets in a page answer SLVERR. A doorbell of a connection in reset is ignored.
@@ -519,6 +611,194 @@ func (v RxDrop) String() string {
 // RxDropValues lists the codes of RxDrop in the contract's order.
 var RxDropValues = []RxDrop{RxDropTruncated, RxDropEtherType, RxDropIPVersion, RxDropIPLength, RxDropIPProtocol, RxDropUDPPort, RxDropUDPLength, RxDropTver, RxDropPkey, RxDropOpcode, RxDropICRC, RxDropLength, RxDropMACError, RxDropQPRange, RxDropNoRoom, RxDropOversize, RxDropQPState, RxDropSequence, RxDropPSN, RxDropNoRecv, RxDropDuplicate}
 
+// CMOp: Connection-manager command opcodes.
+type CMOp uint8
+
+// Values of CMOp.
+const (
+	// CMOpListen: Listen on PORT with BACKLOG.
+	CMOpListen CMOp = 1
+	// CMOpUnlisten: Stop listening on PORT; requests already reported stay pending.
+	CMOpUnlisten CMOp = 2
+	// CMOpConnect: Take a free connection context, load the rings given, and send a REQ to DIP:PORT with PDATA.
+	CMOpConnect CMOp = 3
+	// CMOpAccept: Accept the pending request CONN_ID: load the rings and the connection, send a REP with PDATA.
+	CMOpAccept CMOp = 4
+	// CMOpReject: Refuse the pending request CONN_ID: send a REJ with REASON and PDATA.
+	CMOpReject CMOp = 5
+	// CMOpDefer: Keep the pending request CONN_ID waiting: send an MRA so the caller extends its timer.
+	CMOpDefer CMOp = 6
+	// CMOpDisconnect: Stop connection CONN_ID and send a DREQ with PDATA.
+	CMOpDisconnect CMOp = 7
+)
+
+// String returns the contract's name of the code.
+func (v CMOp) String() string {
+	switch v {
+	case CMOpListen:
+		return "LISTEN"
+	case CMOpUnlisten:
+		return "UNLISTEN"
+	case CMOpConnect:
+		return "CONNECT"
+	case CMOpAccept:
+		return "ACCEPT"
+	case CMOpReject:
+		return "REJECT"
+	case CMOpDefer:
+		return "DEFER"
+	case CMOpDisconnect:
+		return "DISCONNECT"
+	}
+	return fmt.Sprintf("CMOp(%d)", uint64(v))
+}
+
+// CMOpValues lists the codes of CMOp in the contract's order.
+var CMOpValues = []CMOp{CMOpListen, CMOpUnlisten, CMOpConnect, CMOpAccept, CMOpReject, CMOpDefer, CMOpDisconnect}
+
+// CMStatus: Outcome of a connection-manager command.
+type CMStatus uint8
+
+// Values of CMStatus.
+const (
+	// CMStatusOk: Done.
+	CMStatusOk CMStatus = 0
+	// CMStatusBadOpcode: Unknown opcode.
+	CMStatusBadOpcode CMStatus = 1
+	// CMStatusBadLength: PDATA_LEN beyond what the message carries.
+	CMStatusBadLength CMStatus = 2
+	// CMStatusBadConn: CONN_ID names no connection of this generation (stale or out of range).
+	CMStatusBadConn CMStatus = 3
+	// CMStatusBadState: The connection is not in a state the command applies to (e.g. ACCEPT of an established one).
+	CMStatusBadState CMStatus = 4
+	// CMStatusBadRing: A ring size outside 1..15 or a vector at or above BUILD_N_MSIX.
+	CMStatusBadRing CMStatus = 5
+	// CMStatusNoContext: CONNECT: every connection context is in use.
+	CMStatusNoContext CMStatus = 6
+	// CMStatusPortInUse: LISTEN: the port is already listened on.
+	CMStatusPortInUse CMStatus = 7
+	// CMStatusNotListening: UNLISTEN: nobody listens on the port.
+	CMStatusNotListening CMStatus = 8
+	// CMStatusTableFull: LISTEN: the listen table is full.
+	CMStatusTableFull CMStatus = 9
+	// CMStatusDMAError: The command's private data could not be read.
+	CMStatusDMAError CMStatus = 10
+)
+
+// String returns the contract's name of the code.
+func (v CMStatus) String() string {
+	switch v {
+	case CMStatusOk:
+		return "OK"
+	case CMStatusBadOpcode:
+		return "BAD_OPCODE"
+	case CMStatusBadLength:
+		return "BAD_LENGTH"
+	case CMStatusBadConn:
+		return "BAD_CONN"
+	case CMStatusBadState:
+		return "BAD_STATE"
+	case CMStatusBadRing:
+		return "BAD_RING"
+	case CMStatusNoContext:
+		return "NO_CONTEXT"
+	case CMStatusPortInUse:
+		return "PORT_IN_USE"
+	case CMStatusNotListening:
+		return "NOT_LISTENING"
+	case CMStatusTableFull:
+		return "TABLE_FULL"
+	case CMStatusDMAError:
+		return "DMA_ERROR"
+	}
+	return fmt.Sprintf("CMStatus(%d)", uint64(v))
+}
+
+// CMStatusValues lists the codes of CMStatus in the contract's order.
+var CMStatusValues = []CMStatus{CMStatusOk, CMStatusBadOpcode, CMStatusBadLength, CMStatusBadConn, CMStatusBadState, CMStatusBadRing, CMStatusNoContext, CMStatusPortInUse, CMStatusNotListening, CMStatusTableFull, CMStatusDMAError}
+
+// CMEvent: Connection-manager event types.
+type CMEvent uint8
+
+// Values of CMEvent.
+const (
+	// CMEventRequest: A connection request arrived on a listened port; answer with ACCEPT, REJECT or DEFER.
+	CMEventRequest CMEvent = 1
+	// CMEventEstablished: The connection is up (active side: REP received, RTU sent; passive side: RTU received).
+	CMEventEstablished CMEvent = 2
+	// CMEventRejected: The peer refused (active side), or withdrew its request or refused our REP (passive side).
+	CMEventRejected CMEvent = 3
+	// CMEventTimedOut: No answer after MAX_RETRIES resends; the connection is gone (a REJ with reason 4 told the peer).
+	CMEventTimedOut CMEvent = 4
+	// CMEventDisconnectRequest: The peer disconnected (DREQ, answered with DREP); the connection is stopped.
+	CMEventDisconnectRequest CMEvent = 5
+	// CMEventDisconnected: Our DISCONNECT completed: DREP received (or DREQs crossed, or no answer after the retries).
+	CMEventDisconnected CMEvent = 6
+)
+
+// String returns the contract's name of the code.
+func (v CMEvent) String() string {
+	switch v {
+	case CMEventRequest:
+		return "REQUEST"
+	case CMEventEstablished:
+		return "ESTABLISHED"
+	case CMEventRejected:
+		return "REJECTED"
+	case CMEventTimedOut:
+		return "TIMED_OUT"
+	case CMEventDisconnectRequest:
+		return "DISCONNECT_REQUEST"
+	case CMEventDisconnected:
+		return "DISCONNECTED"
+	}
+	return fmt.Sprintf("CMEvent(%d)", uint64(v))
+}
+
+// CMEventValues lists the codes of CMEvent in the contract's order.
+var CMEventValues = []CMEvent{CMEventRequest, CMEventEstablished, CMEventRejected, CMEventTimedOut, CMEventDisconnectRequest, CMEventDisconnected}
+
+// CMRejReason: IB CM reject reasons the NIC sends or that matter to sockets.
+type CMRejReason uint16
+
+// Values of CMRejReason.
+const (
+	// CMRejReasonNoQP: No free connection context.
+	CMRejReasonNoQP CMRejReason = 1
+	// CMRejReasonNoResources: The listener's backlog is full.
+	CMRejReasonNoResources CMRejReason = 3
+	// CMRejReasonTimeout: The sender gave up waiting for an answer.
+	CMRejReasonTimeout CMRejReason = 4
+	// CMRejReasonInvalidServiceID: Nobody listens on the port (sockets: WSAECONNRESET).
+	CMRejReasonInvalidServiceID CMRejReason = 8
+	// CMRejReasonInvalidMTU: Path MTU differs from the port's.
+	CMRejReasonInvalidMTU CMRejReason = 26
+	// CMRejReasonConsumerDefined: Refused by the application (sockets: WSAECONNREFUSED).
+	CMRejReasonConsumerDefined CMRejReason = 28
+)
+
+// String returns the contract's name of the code.
+func (v CMRejReason) String() string {
+	switch v {
+	case CMRejReasonNoQP:
+		return "NO_QP"
+	case CMRejReasonNoResources:
+		return "NO_RESOURCES"
+	case CMRejReasonTimeout:
+		return "TIMEOUT"
+	case CMRejReasonInvalidServiceID:
+		return "INVALID_SERVICE_ID"
+	case CMRejReasonInvalidMTU:
+		return "INVALID_MTU"
+	case CMRejReasonConsumerDefined:
+		return "CONSUMER_DEFINED"
+	}
+	return fmt.Sprintf("CMRejReason(%d)", uint64(v))
+}
+
+// CMRejReasonValues lists the codes of CMRejReason in the contract's order.
+var CMRejReasonValues = []CMRejReason{CMRejReasonNoQP, CMRejReasonNoResources, CMRejReasonTimeout, CMRejReasonInvalidServiceID, CMRejReasonInvalidMTU, CMRejReasonConsumerDefined}
+
 // AethSyndrome: AETH syndromes the NIC sends and acts on (IBA 9.7.5.1; bits 6:5 are the type, 4:0 the credit count, RNR timer code or NAK code).
 type AethSyndrome uint8
 
@@ -699,9 +979,249 @@ func (s CQE) FlagsPhase() uint8 { return (s.Flags() >> 7) & uint8(0x1) }
 // SetFlagsPhase sets bits [7+:1] of FLAGS; bits of v beyond the field are dropped.
 func (s CQE) SetFlagsPhase(v uint8) { s.SetFlags(s.Flags()&^(uint8(0x1)<<7) | (v&uint8(0x1))<<7) }
 
+// CMCommandSize is the size of a CMCommand in bytes.
+const CMCommandSize = 512
+
+// CMCommand is a view of a CMCommand in host memory: Connection-manager command in the command ring. The host fills the fields its opcode uses (others are ignored), clears RESULT, and rings CMDQ_PI; the NIC writes RESULT when it has acted. A connection is named by CONN_ID, the local communication ID the NIC reports: {generation (bits 31:16), connection number (bits 15:0)}; a stale ID is refused.
+// It must be at least CMCommandSize bytes long.
+type CMCommand []byte
+
+// Opcode returns the OPCODE field: A CMOp.
+func (s CMCommand) Opcode() uint8 { return s[0] }
+
+// SetOpcode sets the OPCODE field.
+func (s CMCommand) SetOpcode(v uint8) { s[0] = v }
+
+// PdataLen returns the PDATA_LEN field: Bytes of PDATA to send: at most 56 (CONNECT, after the 36-byte IP header), 196 (ACCEPT), 148 (REJECT), 220 (DISCONNECT); 0 for the others. The rest of the message's private data is sent as zeros.
+func (s CMCommand) PdataLen() uint8 { return s[1] }
+
+// SetPdataLen sets the PDATA_LEN field.
+func (s CMCommand) SetPdataLen(v uint8) { s[1] = v }
+
+// Port returns the PORT field: LISTEN/UNLISTEN: the TCP-space port; CONNECT: the destination port (the REQ's service ID).
+func (s CMCommand) Port() uint16 { return binary.LittleEndian.Uint16(s[2:]) }
+
+// SetPort sets the PORT field.
+func (s CMCommand) SetPort(v uint16) { binary.LittleEndian.PutUint16(s[2:], v) }
+
+// ConnID returns the CONN_ID field: ACCEPT, REJECT, DEFER, DISCONNECT: the connection. CONNECT: the caller's source port in bits 15:0 (the IP header's).
+func (s CMCommand) ConnID() uint32 { return binary.LittleEndian.Uint32(s[4:]) }
+
+// SetConnID sets the CONN_ID field.
+func (s CMCommand) SetConnID(v uint32) { binary.LittleEndian.PutUint32(s[4:], v) }
+
+// Backlog returns the BACKLOG field: LISTEN: requests that may wait for a decision at once (1 or more).
+func (s CMCommand) Backlog() uint16 { return binary.LittleEndian.Uint16(s[8:]) }
+
+// SetBacklog sets the BACKLOG field.
+func (s CMCommand) SetBacklog(v uint16) { binary.LittleEndian.PutUint16(s[8:], v) }
+
+// Reason returns the REASON field: REJECT: the IB CM reject reason to send (28 = consumer defined).
+func (s CMCommand) Reason() uint16 { return binary.LittleEndian.Uint16(s[10:]) }
+
+// SetReason sets the REASON field.
+func (s CMCommand) SetReason(v uint16) { binary.LittleEndian.PutUint16(s[10:], v) }
+
+// UDPSport returns the UDP_SPORT field: CONNECT, ACCEPT: UDP source port of the connection's frames.
+func (s CMCommand) UDPSport() uint16 { return binary.LittleEndian.Uint16(s[12:]) }
+
+// SetUDPSport sets the UDP_SPORT field.
+func (s CMCommand) SetUDPSport(v uint16) { binary.LittleEndian.PutUint16(s[12:], v) }
+
+// CQVector returns the CQ_VECTOR field: CONNECT, ACCEPT: MSI-X vector of the connection's CQ.
+func (s CMCommand) CQVector() uint16 { return binary.LittleEndian.Uint16(s[14:]) }
+
+// SetCQVector sets the CQ_VECTOR field.
+func (s CMCommand) SetCQVector(v uint16) { binary.LittleEndian.PutUint16(s[14:], v) }
+
+// Dip returns the DIP field: CONNECT: the peer's IPv4 address, first byte in bits 31:24.
+func (s CMCommand) Dip() uint32 { return binary.LittleEndian.Uint32(s[16:]) }
+
+// SetDip sets the DIP field.
+func (s CMCommand) SetDip(v uint32) { binary.LittleEndian.PutUint32(s[16:], v) }
+
+// StartPSN returns the START_PSN field: CONNECT, ACCEPT: the first PSN this side sends (24 bits).
+func (s CMCommand) StartPSN() uint32 { return binary.LittleEndian.Uint32(s[20:]) }
+
+// SetStartPSN sets the START_PSN field.
+func (s CMCommand) SetStartPSN(v uint32) { binary.LittleEndian.PutUint32(s[20:], v) }
+
+// Transport returns the TRANSPORT field: CONNECT, ACCEPT: the connection's reliable-transport settings, laid out as the QPC TRANSPORT register.
+func (s CMCommand) Transport() uint32 { return binary.LittleEndian.Uint32(s[24:]) }
+
+// SetTransport sets the TRANSPORT field.
+func (s CMCommand) SetTransport(v uint32) { binary.LittleEndian.PutUint32(s[24:], v) }
+
+// TransportRetryCnt returns bits [0+:3] of TRANSPORT: Retry count.
+func (s CMCommand) TransportRetryCnt() uint32 { return (s.Transport() >> 0) & uint32(0x7) }
+
+// SetTransportRetryCnt sets bits [0+:3] of TRANSPORT; bits of v beyond the field are dropped.
+func (s CMCommand) SetTransportRetryCnt(v uint32) {
+	s.SetTransport(s.Transport()&^(uint32(0x7)<<0) | (v&uint32(0x7))<<0)
+}
+
+// TransportRNRRetry returns bits [4+:3] of TRANSPORT: RNR retry count (7 = unlimited).
+func (s CMCommand) TransportRNRRetry() uint32 { return (s.Transport() >> 4) & uint32(0x7) }
+
+// SetTransportRNRRetry sets bits [4+:3] of TRANSPORT; bits of v beyond the field are dropped.
+func (s CMCommand) SetTransportRNRRetry(v uint32) {
+	s.SetTransport(s.Transport()&^(uint32(0x7)<<4) | (v&uint32(0x7))<<4)
+}
+
+// TransportTimeout returns bits [8+:5] of TRANSPORT: Local ACK timeout code.
+func (s CMCommand) TransportTimeout() uint32 { return (s.Transport() >> 8) & uint32(0x1F) }
+
+// SetTransportTimeout sets bits [8+:5] of TRANSPORT; bits of v beyond the field are dropped.
+func (s CMCommand) SetTransportTimeout(v uint32) {
+	s.SetTransport(s.Transport()&^(uint32(0x1F)<<8) | (v&uint32(0x1F))<<8)
+}
+
+// TransportMinRNRTimer returns bits [16+:5] of TRANSPORT: RNR timer code sent in RNR NAKs.
+func (s CMCommand) TransportMinRNRTimer() uint32 { return (s.Transport() >> 16) & uint32(0x1F) }
+
+// SetTransportMinRNRTimer sets bits [16+:5] of TRANSPORT; bits of v beyond the field are dropped.
+func (s CMCommand) SetTransportMinRNRTimer(v uint32) {
+	s.SetTransport(s.Transport()&^(uint32(0x1F)<<16) | (v&uint32(0x1F))<<16)
+}
+
+// LogSizes returns the LOG_SIZES field: CONNECT, ACCEPT: log2 of the connection's ring sizes, each 1 to 15.
+func (s CMCommand) LogSizes() uint32 { return binary.LittleEndian.Uint32(s[28:]) }
+
+// SetLogSizes sets the LOG_SIZES field.
+func (s CMCommand) SetLogSizes(v uint32) { binary.LittleEndian.PutUint32(s[28:], v) }
+
+// LogSizesSQ returns bits [0+:5] of LOG_SIZES: Send queue.
+func (s CMCommand) LogSizesSQ() uint32 { return (s.LogSizes() >> 0) & uint32(0x1F) }
+
+// SetLogSizesSQ sets bits [0+:5] of LOG_SIZES; bits of v beyond the field are dropped.
+func (s CMCommand) SetLogSizesSQ(v uint32) {
+	s.SetLogSizes(s.LogSizes()&^(uint32(0x1F)<<0) | (v&uint32(0x1F))<<0)
+}
+
+// LogSizesRQ returns bits [8+:5] of LOG_SIZES: Receive queue.
+func (s CMCommand) LogSizesRQ() uint32 { return (s.LogSizes() >> 8) & uint32(0x1F) }
+
+// SetLogSizesRQ sets bits [8+:5] of LOG_SIZES; bits of v beyond the field are dropped.
+func (s CMCommand) SetLogSizesRQ(v uint32) {
+	s.SetLogSizes(s.LogSizes()&^(uint32(0x1F)<<8) | (v&uint32(0x1F))<<8)
+}
+
+// LogSizesCQ returns bits [16+:5] of LOG_SIZES: Completion queue.
+func (s CMCommand) LogSizesCQ() uint32 { return (s.LogSizes() >> 16) & uint32(0x1F) }
+
+// SetLogSizesCQ sets bits [16+:5] of LOG_SIZES; bits of v beyond the field are dropped.
+func (s CMCommand) SetLogSizesCQ(v uint32) {
+	s.SetLogSizes(s.LogSizes()&^(uint32(0x1F)<<16) | (v&uint32(0x1F))<<16)
+}
+
+// Dmac returns the 6-byte DMAC field (aliases the structure): CONNECT: the peer's MAC address, byte 0 first on the wire.
+func (s CMCommand) Dmac() []byte { return s[32:38:38] }
+
+// SQBase returns the SQ_BASE field: CONNECT, ACCEPT: IOVA of the send queue ring (64-byte aligned).
+func (s CMCommand) SQBase() uint64 { return binary.LittleEndian.Uint64(s[40:]) }
+
+// SetSQBase sets the SQ_BASE field.
+func (s CMCommand) SetSQBase(v uint64) { binary.LittleEndian.PutUint64(s[40:], v) }
+
+// RQBase returns the RQ_BASE field: CONNECT, ACCEPT: IOVA of the receive queue ring (32-byte aligned).
+func (s CMCommand) RQBase() uint64 { return binary.LittleEndian.Uint64(s[48:]) }
+
+// SetRQBase sets the RQ_BASE field.
+func (s CMCommand) SetRQBase(v uint64) { binary.LittleEndian.PutUint64(s[48:], v) }
+
+// CQBase returns the CQ_BASE field: CONNECT, ACCEPT: IOVA of the completion queue ring (32-byte aligned).
+func (s CMCommand) CQBase() uint64 { return binary.LittleEndian.Uint64(s[56:]) }
+
+// SetCQBase sets the CQ_BASE field.
+func (s CMCommand) SetCQBase(v uint64) { binary.LittleEndian.PutUint64(s[56:], v) }
+
+// Pdata returns the 224-byte PDATA field (aliases the structure): Private data to send, PDATA_LEN bytes.
+func (s CMCommand) Pdata() []byte { return s[64:288:288] }
+
+// Status returns the STATUS field: Written by the NIC: a CMStatus.
+func (s CMCommand) Status() uint8 { return s[504] }
+
+// SetStatus sets the STATUS field.
+func (s CMCommand) SetStatus(v uint8) { s[504] = v }
+
+// Done returns the DONE field: Written by the NIC: 1 once STATUS and RESULT_CONN are valid. The host clears it when posting.
+func (s CMCommand) Done() uint8 { return s[505] }
+
+// SetDone sets the DONE field.
+func (s CMCommand) SetDone(v uint8) { s[505] = v }
+
+// ResultConn returns the RESULT_CONN field: Written by the NIC: CONNECT: the connection's CONN_ID; others: the CONN_ID acted on (0 if none).
+func (s CMCommand) ResultConn() uint32 { return binary.LittleEndian.Uint32(s[508:]) }
+
+// SetResultConn sets the RESULT_CONN field.
+func (s CMCommand) SetResultConn(v uint32) { binary.LittleEndian.PutUint32(s[508:], v) }
+
 // EQESize is the size of a EQE in bytes.
 const EQESize = 256
 
-// EQE is a view of a EQE in host memory: Event queue entry for connection-management events; holds up to 224 bytes of private data.
+// EQE is a view of a EQE in host memory: Event ring entry, written by the NIC: one connection-management event with up to 224 bytes of private data (IB CM private data has a fixed size per message; PDATA_LEN is that size). The flags byte is last, so the phase bit lands with or after the rest.
 // It must be at least EQESize bytes long.
 type EQE []byte
+
+// Type returns the TYPE field: A CMEvent.
+func (s EQE) Type() uint8 { return s[0] }
+
+// SetType sets the TYPE field.
+func (s EQE) SetType(v uint8) { s[0] = v }
+
+// PdataLen returns the PDATA_LEN field: Bytes of PDATA: 56 (REQUEST: the caller's data after the IP header), 196 (ESTABLISHED on the active side: the REP's), 148 (REJECTED), 220 (DISCONNECT_REQUEST, DISCONNECTED by a DREQ), 224 (DISCONNECTED by a DREP), 0 otherwise.
+func (s EQE) PdataLen() uint8 { return s[1] }
+
+// SetPdataLen sets the PDATA_LEN field.
+func (s EQE) SetPdataLen(v uint8) { s[1] = v }
+
+// Port returns the PORT field: REQUEST: the local (listening) port; otherwise the connection's local port (0 on the active side).
+func (s EQE) Port() uint16 { return binary.LittleEndian.Uint16(s[2:]) }
+
+// SetPort sets the PORT field.
+func (s EQE) SetPort(v uint16) { binary.LittleEndian.PutUint16(s[2:], v) }
+
+// ConnID returns the CONN_ID field: The connection: {generation, connection number}, as commands name it.
+func (s EQE) ConnID() uint32 { return binary.LittleEndian.Uint32(s[4:]) }
+
+// SetConnID sets the CONN_ID field.
+func (s EQE) SetConnID(v uint32) { binary.LittleEndian.PutUint32(s[4:], v) }
+
+// PeerIP returns the PEER_IP field: The peer's IPv4 address, first byte in bits 31:24.
+func (s EQE) PeerIP() uint32 { return binary.LittleEndian.Uint32(s[8:]) }
+
+// SetPeerIP sets the PEER_IP field.
+func (s EQE) SetPeerIP(v uint32) { binary.LittleEndian.PutUint32(s[8:], v) }
+
+// PeerPort returns the PEER_PORT field: REQUEST: the caller's source port (from the IP header in the REQ).
+func (s EQE) PeerPort() uint16 { return binary.LittleEndian.Uint16(s[12:]) }
+
+// SetPeerPort sets the PEER_PORT field.
+func (s EQE) SetPeerPort(v uint16) { binary.LittleEndian.PutUint16(s[12:], v) }
+
+// Reason returns the REASON field: REJECTED: the IB CM reject reason; TIMED_OUT: 4.
+func (s EQE) Reason() uint16 { return binary.LittleEndian.Uint16(s[14:]) }
+
+// SetReason sets the REASON field.
+func (s EQE) SetReason(v uint16) { binary.LittleEndian.PutUint16(s[14:], v) }
+
+// PeerQPN returns the PEER_QPN field: The peer's QP number (24 bits), once known.
+func (s EQE) PeerQPN() uint32 { return binary.LittleEndian.Uint32(s[16:]) }
+
+// SetPeerQPN sets the PEER_QPN field.
+func (s EQE) SetPeerQPN(v uint32) { binary.LittleEndian.PutUint32(s[16:], v) }
+
+// Pdata returns the 224-byte PDATA field (aliases the structure): The message's private data.
+func (s EQE) Pdata() []byte { return s[24:248:248] }
+
+// Flags returns the FLAGS field: Ownership flags.
+func (s EQE) Flags() uint8 { return s[255] }
+
+// SetFlags sets the FLAGS field.
+func (s EQE) SetFlags(v uint8) { s[255] = v }
+
+// FlagsPhase returns bits [7+:1] of FLAGS: Lap parity: 1 on the ring's first lap, flipping each wrap.
+func (s EQE) FlagsPhase() uint8 { return (s.Flags() >> 7) & uint8(0x1) }
+
+// SetFlagsPhase sets bits [7+:1] of FLAGS; bits of v beyond the field are dropped.
+func (s EQE) SetFlagsPhase(v uint8) { s.SetFlags(s.Flags()&^(uint8(0x1)<<7) | (v&uint8(0x1))<<7) }

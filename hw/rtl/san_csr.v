@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // san_csr: AXI4-Lite slave for BAR0: the register blocks nic (identity, build parameters, scratch,
 // control/status, interrupt self-test, cycle and bad-access counters), port (addresses, path MTU,
-// traffic and drop counters) and qpc (test-only connection loading), and the doorbell pages.
+// traffic and drop counters), qpc (test-only connection loading) and cm (the connection manager's
+// rings, timing, counters and doorbells), and the doorbell pages.
 
 `resetall
 `timescale 1ns / 1ps
@@ -74,6 +75,22 @@ module san_csr #(
     output wire [4:0]                 ctx_load_timeout,
     output wire [4:0]                 ctx_load_min_rnr_timer,
 
+    // Connection manager: rings, timing, doorbells (pulses)
+    output wire                       cfg_cm_enable,
+    output wire [63:0]                cfg_cmdq_base,
+    output wire [4:0]                 cfg_cmdq_log,
+    output wire [63:0]                cfg_eq_base,
+    output wire [4:0]                 cfg_eq_log,
+    output wire [15:0]                cfg_eq_vector,
+    output wire [4:0]                 cfg_cm_resp_timeout,
+    output wire [3:0]                 cfg_cm_max_retries,
+    output wire [4:0]                 cfg_cm_defer_timeout,
+    output wire [15:0]                m_cm_db_cmd_pi,
+    output wire                       m_cm_db_cmd_valid,
+    output wire [15:0]                m_cm_db_eq_ci,
+    output wire                       m_cm_db_eq_arm,
+    output wire                       m_cm_db_eq_valid,
+
     // Transport state query (QPC CMD.QUERY) to the completer, and its answer
     output wire [$clog2(N_QP)-1:0]    m_query_qpn,
     output wire                       m_query_valid,
@@ -110,6 +127,12 @@ module san_csr #(
     input  wire                       stat_seq_nak,
     input  wire                       stat_rnr_nak,
     input  wire                       stat_ack_ignored,
+    input  wire                       stat_cm_mad_tx,
+    input  wire                       stat_cm_mad_rx,
+    input  wire                       stat_cm_mad_drop,
+    input  wire                       stat_cm_resend,
+    input  wire                       stat_cm_timeout,
+    input  wire                       stat_cm_refused,
 
     // Interrupt requests of the engines, passed on to m_msix behind the self-test's
     input  wire [15:0]                s_msix_vector,
@@ -186,6 +209,8 @@ reg  [31:0] timeouts_reg = 32'd0, timeouts_next;
 reg  [31:0] seq_naks_reg = 32'd0, seq_naks_next;
 reg  [31:0] rnr_naks_reg = 32'd0, rnr_naks_next;
 reg  [31:0] acks_ignored_reg = 32'd0, acks_ignored_next;
+reg  [31:0] cm_mads_tx_reg = 32'd0, cm_mads_rx_reg = 32'd0, cm_mads_drop_reg = 32'd0;
+reg  [31:0] cm_resends_reg = 32'd0, cm_timeouts_reg = 32'd0, cm_refused_reg = 32'd0;
 reg  [32*N_DROP-1:0] drop_cnt_reg = {32*N_DROP{1'b0}}, drop_cnt_next;
 
 // QPC staging registers and the load in progress
@@ -212,6 +237,23 @@ reg         qpc_q_pend_reg = 1'b0, qpc_q_pend_next; // a query waits for the com
 reg         qpc_q_wait_reg = 1'b0, qpc_q_wait_next; // a query waits for its answer
 reg  [1:0]  qpc_qstate_reg = 2'd0, qpc_qstate_next; // the last answer: {err, rts}
 wire        qpc_cmd_busy = qpc_busy_reg || qpc_q_pend_reg || qpc_q_wait_reg;
+
+// Connection manager block
+reg  [63:0] cm_cmdq_base_reg = 64'd0, cm_cmdq_base_next;
+reg  [63:0] cm_eq_base_reg = 64'd0, cm_eq_base_next;
+reg  [4:0]  cm_cmdq_log_reg = 5'd0, cm_cmdq_log_next;
+reg  [4:0]  cm_eq_log_reg = 5'd0, cm_eq_log_next;
+reg  [15:0] cm_eq_vector_reg = 16'd0, cm_eq_vector_next;
+reg         cm_enable_reg = 1'b0, cm_enable_next;
+reg  [4:0]  cm_resp_reg = SAN_CM_TIMING_RESET[4:0], cm_resp_next;
+reg  [3:0]  cm_retries_reg = SAN_CM_TIMING_RESET[11:8], cm_retries_next;
+reg  [4:0]  cm_defer_reg = SAN_CM_TIMING_RESET[20:16], cm_defer_next;
+reg  [15:0] cm_db_data_reg = 16'd0, cm_db_data_next;
+reg         cm_db_arm_reg = 1'b0, cm_db_arm_next;
+reg         cm_db_cmd_reg = 1'b0, cm_db_cmd_next;
+reg         cm_db_eq_reg = 1'b0, cm_db_eq_next;
+wire cm_rings_ok = cm_cmdq_log_reg >= 5'd1 && cm_cmdq_log_reg <= 5'd15
+    && cm_eq_log_reg >= 5'd1 && cm_eq_log_reg <= 5'd15 && cm_eq_vector_reg < N_MSIX[15:0];
 
 // Doorbells waiting for their engine
 reg  [QPN_W-1:0] db_qpn_reg = {QPN_W{1'b0}}, db_qpn_next;
@@ -258,6 +300,20 @@ assign ctx_load_retry_cnt = qpc_tr_reg[2:0];
 assign ctx_load_rnr_retry = qpc_tr_reg[5:3];
 assign ctx_load_timeout = qpc_tr_reg[10:6];
 assign ctx_load_min_rnr_timer = qpc_tr_reg[15:11];
+assign cfg_cm_enable = cm_enable_reg;
+assign cfg_cmdq_base = cm_cmdq_base_reg;
+assign cfg_cmdq_log = cm_cmdq_log_reg;
+assign cfg_eq_base = cm_eq_base_reg;
+assign cfg_eq_log = cm_eq_log_reg;
+assign cfg_eq_vector = cm_eq_vector_reg;
+assign cfg_cm_resp_timeout = cm_resp_reg;
+assign cfg_cm_max_retries = cm_retries_reg;
+assign cfg_cm_defer_timeout = cm_defer_reg;
+assign m_cm_db_cmd_pi = cm_db_data_reg;
+assign m_cm_db_cmd_valid = cm_db_cmd_reg;
+assign m_cm_db_eq_ci = cm_db_data_reg;
+assign m_cm_db_eq_arm = cm_db_arm_reg;
+assign m_cm_db_eq_valid = cm_db_eq_reg;
 assign m_query_qpn = qpc_qpn_reg[QPN_W-1:0];
 assign m_query_valid = qpc_q_pend_reg;
 
@@ -364,6 +420,19 @@ always @* begin
     db_sq_valid_next = db_sq_valid_reg && !m_db_sq_ready;
     db_rq_valid_next = db_rq_valid_reg && !m_db_rq_ready;
     db_cq_valid_next = db_cq_valid_reg && !m_db_cq_ready;
+    cm_cmdq_base_next = cm_cmdq_base_reg;
+    cm_eq_base_next = cm_eq_base_reg;
+    cm_cmdq_log_next = cm_cmdq_log_reg;
+    cm_eq_log_next = cm_eq_log_reg;
+    cm_eq_vector_next = cm_eq_vector_reg;
+    cm_enable_next = cm_enable_reg;
+    cm_resp_next = cm_resp_reg;
+    cm_retries_next = cm_retries_reg;
+    cm_defer_next = cm_defer_reg;
+    cm_db_data_next = cm_db_data_reg;
+    cm_db_arm_next = cm_db_arm_reg;
+    cm_db_cmd_next = 1'b0;
+    cm_db_eq_next = 1'b0;
 
     if (wr_do) begin
         bvalid_next = 1'b1;
@@ -475,6 +544,38 @@ always @* begin
                         end
                     end
                 end
+                SAN_CM_CMDQ_BASE_LO_ADDR: cm_cmdq_base_next[31:0] = merge(cm_cmdq_base_reg[31:0]);
+                SAN_CM_CMDQ_BASE_HI_ADDR: cm_cmdq_base_next[63:32] = merge(cm_cmdq_base_reg[63:32]);
+                SAN_CM_EQ_BASE_LO_ADDR: cm_eq_base_next[31:0] = merge(cm_eq_base_reg[31:0]);
+                SAN_CM_EQ_BASE_HI_ADDR: cm_eq_base_next[63:32] = merge(cm_eq_base_reg[63:32]);
+                SAN_CM_LOG_SIZES_ADDR: begin
+                    if (s_axil_wstrb[0]) cm_cmdq_log_next = s_axil_wdata[SAN_CM_LOG_SIZES_CMDQ_LSB +: 5];
+                    if (s_axil_wstrb[1]) cm_eq_log_next = s_axil_wdata[SAN_CM_LOG_SIZES_EQ_LSB +: 5];
+                end
+                SAN_CM_EQ_VECTOR_ADDR: cm_eq_vector_next = merge16(cm_eq_vector_reg);
+                SAN_CM_CONTROL_ADDR: begin
+                    if (s_axil_wstrb[0]) begin
+                        if (s_axil_wdata[SAN_CM_CONTROL_ENABLE_LSB] && !cm_rings_ok) begin
+                            bad_wr = 1'b1;
+                        end else begin
+                            cm_enable_next = s_axil_wdata[SAN_CM_CONTROL_ENABLE_LSB];
+                        end
+                    end
+                end
+                SAN_CM_TIMING_ADDR: begin
+                    if (s_axil_wstrb[0]) cm_resp_next = s_axil_wdata[SAN_CM_TIMING_RESPONSE_TIMEOUT_LSB +: 5];
+                    if (s_axil_wstrb[1]) cm_retries_next = s_axil_wdata[SAN_CM_TIMING_MAX_RETRIES_LSB +: 4];
+                    if (s_axil_wstrb[2]) cm_defer_next = s_axil_wdata[SAN_CM_TIMING_DEFER_TIMEOUT_LSB +: 5];
+                end
+                SAN_CM_CMDQ_PI_ADDR: begin
+                    cm_db_data_next = s_axil_wdata[15:0];
+                    cm_db_cmd_next = 1'b1;
+                end
+                SAN_CM_EQ_CI_ADDR: begin
+                    cm_db_data_next = s_axil_wdata[15:0];
+                    cm_db_arm_next = s_axil_wdata[31];
+                    cm_db_eq_next = 1'b1;
+                end
                 // Read-only registers accept the write and keep their value: the write is
                 // posted on PCIe, so an error response could never reach the host.
                 SAN_NIC_BLK_TYPE_ADDR, SAN_NIC_BLK_VERSION_ADDR, SAN_NIC_BLK_NEXT_ADDR,
@@ -489,7 +590,10 @@ always @* begin
                 SAN_PORT_TIMEOUTS_ADDR, SAN_PORT_SEQ_NAKS_ADDR, SAN_PORT_RNR_NAKS_ADDR,
                 SAN_PORT_ACKS_IGNORED_ADDR,
                 SAN_QPC_BLK_TYPE_ADDR, SAN_QPC_BLK_VERSION_ADDR, SAN_QPC_BLK_NEXT_ADDR,
-                SAN_QPC_STATUS_ADDR, SAN_QPC_QSTATE_ADDR: begin
+                SAN_QPC_STATUS_ADDR, SAN_QPC_QSTATE_ADDR,
+                SAN_CM_BLK_TYPE_ADDR, SAN_CM_BLK_VERSION_ADDR, SAN_CM_BLK_NEXT_ADDR,
+                SAN_CM_MADS_TX_ADDR, SAN_CM_MADS_RX_ADDR, SAN_CM_MADS_DROPPED_ADDR,
+                SAN_CM_RESENDS_ADDR, SAN_CM_CM_TIMEOUTS_ADDR, SAN_CM_REFUSED_ADDR: begin
                 end
                 default: begin
                     bresp_next = RESP_SLVERR;
@@ -601,6 +705,24 @@ always @* begin
                     rdata_next[SAN_QPC_QSTATE_RTS_LSB] = qpc_qstate_reg[0];
                     rdata_next[SAN_QPC_QSTATE_ERROR_LSB] = qpc_qstate_reg[1];
                 end
+                SAN_CM_BLK_TYPE_ADDR: rdata_next = SAN_CM_TYPE;
+                SAN_CM_BLK_VERSION_ADDR: rdata_next = SAN_CM_VERSION;
+                SAN_CM_BLK_NEXT_ADDR: rdata_next = SAN_CM_BLK_NEXT_RESET;
+                SAN_CM_CMDQ_BASE_LO_ADDR: rdata_next = cm_cmdq_base_reg[31:0];
+                SAN_CM_CMDQ_BASE_HI_ADDR: rdata_next = cm_cmdq_base_reg[63:32];
+                SAN_CM_EQ_BASE_LO_ADDR: rdata_next = cm_eq_base_reg[31:0];
+                SAN_CM_EQ_BASE_HI_ADDR: rdata_next = cm_eq_base_reg[63:32];
+                SAN_CM_LOG_SIZES_ADDR: rdata_next = {19'd0, cm_eq_log_reg, 3'd0, cm_cmdq_log_reg};
+                SAN_CM_EQ_VECTOR_ADDR: rdata_next = {16'd0, cm_eq_vector_reg};
+                SAN_CM_CONTROL_ADDR: rdata_next[SAN_CM_CONTROL_ENABLE_LSB] = cm_enable_reg;
+                SAN_CM_TIMING_ADDR: rdata_next = {11'd0, cm_defer_reg, 4'd0, cm_retries_reg, 3'd0, cm_resp_reg};
+                SAN_CM_MADS_TX_ADDR: rdata_next = cm_mads_tx_reg;
+                SAN_CM_MADS_RX_ADDR: rdata_next = cm_mads_rx_reg;
+                SAN_CM_MADS_DROPPED_ADDR: rdata_next = cm_mads_drop_reg;
+                SAN_CM_RESENDS_ADDR: rdata_next = cm_resends_reg;
+                SAN_CM_CM_TIMEOUTS_ADDR: rdata_next = cm_timeouts_reg;
+                SAN_CM_REFUSED_ADDR: rdata_next = cm_refused_reg;
+                SAN_CM_CMDQ_PI_ADDR, SAN_CM_EQ_CI_ADDR: rdata_next = 32'd0;
                 default: begin
                     rresp_next = RESP_SLVERR;
                     bad_rd = 1'b1;
@@ -643,6 +765,25 @@ always @* begin
 end
 
 always @(posedge clk) begin
+    cm_mads_tx_reg <= cm_mads_tx_reg + {31'd0, stat_cm_mad_tx};
+    cm_mads_rx_reg <= cm_mads_rx_reg + {31'd0, stat_cm_mad_rx};
+    cm_mads_drop_reg <= cm_mads_drop_reg + {31'd0, stat_cm_mad_drop};
+    cm_resends_reg <= cm_resends_reg + {31'd0, stat_cm_resend};
+    cm_timeouts_reg <= cm_timeouts_reg + {31'd0, stat_cm_timeout};
+    cm_refused_reg <= cm_refused_reg + {31'd0, stat_cm_refused};
+    cm_cmdq_base_reg <= cm_cmdq_base_next;
+    cm_eq_base_reg <= cm_eq_base_next;
+    cm_cmdq_log_reg <= cm_cmdq_log_next;
+    cm_eq_log_reg <= cm_eq_log_next;
+    cm_eq_vector_reg <= cm_eq_vector_next;
+    cm_enable_reg <= cm_enable_next;
+    cm_resp_reg <= cm_resp_next;
+    cm_retries_reg <= cm_retries_next;
+    cm_defer_reg <= cm_defer_next;
+    cm_db_data_reg <= cm_db_data_next;
+    cm_db_arm_reg <= cm_db_arm_next;
+    cm_db_cmd_reg <= cm_db_cmd_next;
+    cm_db_eq_reg <= cm_db_eq_next;
     mac_hi_reg <= mac_hi_next;
     mac_lo_reg <= mac_lo_next;
     ip_reg <= ip_next;
@@ -753,6 +894,23 @@ always @(posedge clk) begin
         db_sq_valid_reg <= 1'b0;
         db_rq_valid_reg <= 1'b0;
         db_cq_valid_reg <= 1'b0;
+        cm_mads_tx_reg <= 32'd0;
+        cm_mads_rx_reg <= 32'd0;
+        cm_mads_drop_reg <= 32'd0;
+        cm_resends_reg <= 32'd0;
+        cm_timeouts_reg <= 32'd0;
+        cm_refused_reg <= 32'd0;
+        cm_cmdq_base_reg <= 64'd0;
+        cm_eq_base_reg <= 64'd0;
+        cm_cmdq_log_reg <= 5'd0;
+        cm_eq_log_reg <= 5'd0;
+        cm_eq_vector_reg <= 16'd0;
+        cm_enable_reg <= 1'b0;
+        cm_resp_reg <= SAN_CM_TIMING_RESET[4:0];
+        cm_retries_reg <= SAN_CM_TIMING_RESET[11:8];
+        cm_defer_reg <= SAN_CM_TIMING_RESET[20:16];
+        cm_db_cmd_reg <= 1'b0;
+        cm_db_eq_reg <= 1'b0;
     end
 end
 

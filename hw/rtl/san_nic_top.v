@@ -161,6 +161,67 @@ wire        cq_overrun, dma_wr_error;
 wire [15:0] cq_msix_vector;
 wire        cq_msix_valid, cq_msix_ready;
 
+// Context loads come from the connection manager or the test-only qpc block; the CM goes first.
+wire             engines_ready = sq_ctx_ready && rq_ctx_ready && cq_ctx_ready && comp_ctx_ready;
+wire             csr_ld_en, csr_ld_rts;
+wire [QPN_W-1:0] csr_ld_qpn;
+wire [23:0]      csr_ld_dest_qpn, csr_ld_sq_psn, csr_ld_rq_psn;
+wire [47:0]      csr_ld_dmac;
+wire [31:0]      csr_ld_dip;
+wire [15:0]      csr_ld_udp_sport, csr_ld_cq_vector;
+wire [63:0]      csr_ld_sq_base, csr_ld_rq_base, csr_ld_cq_base;
+wire [4:0]       csr_ld_sq_log, csr_ld_rq_log, csr_ld_cq_log, csr_ld_timeout, csr_ld_min_rnr_timer;
+wire [2:0]       csr_ld_retry_cnt, csr_ld_rnr_retry;
+wire             cm_ld_valid, cm_ld_rts;
+wire [QPN_W-1:0] cm_ld_qpn;
+wire [23:0]      cm_ld_dest_qpn, cm_ld_sq_psn, cm_ld_rq_psn;
+wire [47:0]      cm_ld_dmac;
+wire [31:0]      cm_ld_dip;
+wire [15:0]      cm_ld_udp_sport, cm_ld_cq_vector;
+wire [63:0]      cm_ld_sq_base, cm_ld_rq_base, cm_ld_cq_base;
+wire [4:0]       cm_ld_sq_log, cm_ld_rq_log, cm_ld_cq_log, cm_ld_timeout, cm_ld_min_rnr_timer;
+wire [2:0]       cm_ld_retry_cnt, cm_ld_rnr_retry;
+wire             cm_ld_take = cm_ld_valid && engines_ready;
+assign ctx_load_en = cm_ld_take || csr_ld_en;
+assign ctx_load_qpn = cm_ld_valid ? cm_ld_qpn : csr_ld_qpn;
+assign ctx_load_rts = cm_ld_valid ? cm_ld_rts : csr_ld_rts;
+assign ctx_load_dest_qpn = cm_ld_valid ? cm_ld_dest_qpn : csr_ld_dest_qpn;
+assign ctx_load_dmac = cm_ld_valid ? cm_ld_dmac : csr_ld_dmac;
+assign ctx_load_dip = cm_ld_valid ? cm_ld_dip : csr_ld_dip;
+assign ctx_load_udp_sport = cm_ld_valid ? cm_ld_udp_sport : csr_ld_udp_sport;
+assign ctx_load_sq_psn = cm_ld_valid ? cm_ld_sq_psn : csr_ld_sq_psn;
+assign ctx_load_rq_psn = cm_ld_valid ? cm_ld_rq_psn : csr_ld_rq_psn;
+assign ctx_load_sq_base = cm_ld_valid ? cm_ld_sq_base : csr_ld_sq_base;
+assign ctx_load_sq_log = cm_ld_valid ? cm_ld_sq_log : csr_ld_sq_log;
+assign ctx_load_rq_base = cm_ld_valid ? cm_ld_rq_base : csr_ld_rq_base;
+assign ctx_load_rq_log = cm_ld_valid ? cm_ld_rq_log : csr_ld_rq_log;
+assign ctx_load_cq_base = cm_ld_valid ? cm_ld_cq_base : csr_ld_cq_base;
+assign ctx_load_cq_log = cm_ld_valid ? cm_ld_cq_log : csr_ld_cq_log;
+assign ctx_load_cq_vector = cm_ld_valid ? cm_ld_cq_vector : csr_ld_cq_vector;
+assign ctx_load_retry_cnt = cm_ld_valid ? cm_ld_retry_cnt : csr_ld_retry_cnt;
+assign ctx_load_rnr_retry = cm_ld_valid ? cm_ld_rnr_retry : csr_ld_rnr_retry;
+assign ctx_load_timeout = cm_ld_valid ? cm_ld_timeout : csr_ld_timeout;
+assign ctx_load_min_rnr_timer = cm_ld_valid ? cm_ld_min_rnr_timer : csr_ld_min_rnr_timer;
+
+// Connection manager configuration, doorbells, counters, interrupt.
+wire        cfg_cm_enable;
+wire [63:0] cfg_cmdq_base, cfg_eq_base;
+wire [4:0]  cfg_cmdq_log, cfg_eq_log, cfg_cm_resp_timeout, cfg_cm_defer_timeout;
+wire [15:0] cfg_eq_vector;
+wire [3:0]  cfg_cm_max_retries;
+wire [15:0] cm_db_cmd_pi, cm_db_eq_ci;
+wire        cm_db_cmd_valid, cm_db_eq_arm, cm_db_eq_valid;
+wire        stat_cm_mad_tx, stat_cm_mad_rx, stat_cm_mad_drop, stat_cm_resend, stat_cm_timeout;
+wire        stat_cm_refused;
+wire [15:0] cm_msix_vector;
+wire        cm_msix_valid, cm_msix_ready;
+// The engines' interrupt requests: the event ring's first, then the CQs'.
+wire [15:0] eng_msix_vector = cm_msix_valid ? cm_msix_vector : cq_msix_vector;
+wire        eng_msix_valid = cm_msix_valid || cq_msix_valid;
+wire        eng_msix_ready;
+assign cm_msix_ready = eng_msix_ready && cm_msix_valid;
+assign cq_msix_ready = eng_msix_ready && !cm_msix_valid;
+
 san_csr #(
     .DATA_WIDTH(DATA_WIDTH),
     .N_QP(N_QP),
@@ -194,27 +255,41 @@ san_csr #(
     .cfg_mac(cfg_mac),
     .cfg_ip(cfg_ip),
     .cfg_pmtu_log2(cfg_pmtu_log2),
-    .ctx_load_en(ctx_load_en),
-    .ctx_load_ready(sq_ctx_ready && rq_ctx_ready && cq_ctx_ready && comp_ctx_ready),
-    .ctx_load_qpn(ctx_load_qpn),
-    .ctx_load_rts(ctx_load_rts),
-    .ctx_load_dest_qpn(ctx_load_dest_qpn),
-    .ctx_load_dmac(ctx_load_dmac),
-    .ctx_load_dip(ctx_load_dip),
-    .ctx_load_udp_sport(ctx_load_udp_sport),
-    .ctx_load_sq_psn(ctx_load_sq_psn),
-    .ctx_load_rq_psn(ctx_load_rq_psn),
-    .ctx_load_sq_base(ctx_load_sq_base),
-    .ctx_load_sq_log(ctx_load_sq_log),
-    .ctx_load_rq_base(ctx_load_rq_base),
-    .ctx_load_rq_log(ctx_load_rq_log),
-    .ctx_load_cq_base(ctx_load_cq_base),
-    .ctx_load_cq_log(ctx_load_cq_log),
-    .ctx_load_cq_vector(ctx_load_cq_vector),
-    .ctx_load_retry_cnt(ctx_load_retry_cnt),
-    .ctx_load_rnr_retry(ctx_load_rnr_retry),
-    .ctx_load_timeout(ctx_load_timeout),
-    .ctx_load_min_rnr_timer(ctx_load_min_rnr_timer),
+    .ctx_load_en(csr_ld_en),
+    .ctx_load_ready(engines_ready && !cm_ld_valid),
+    .ctx_load_qpn(csr_ld_qpn),
+    .ctx_load_rts(csr_ld_rts),
+    .ctx_load_dest_qpn(csr_ld_dest_qpn),
+    .ctx_load_dmac(csr_ld_dmac),
+    .ctx_load_dip(csr_ld_dip),
+    .ctx_load_udp_sport(csr_ld_udp_sport),
+    .ctx_load_sq_psn(csr_ld_sq_psn),
+    .ctx_load_rq_psn(csr_ld_rq_psn),
+    .ctx_load_sq_base(csr_ld_sq_base),
+    .ctx_load_sq_log(csr_ld_sq_log),
+    .ctx_load_rq_base(csr_ld_rq_base),
+    .ctx_load_rq_log(csr_ld_rq_log),
+    .ctx_load_cq_base(csr_ld_cq_base),
+    .ctx_load_cq_log(csr_ld_cq_log),
+    .ctx_load_cq_vector(csr_ld_cq_vector),
+    .ctx_load_retry_cnt(csr_ld_retry_cnt),
+    .ctx_load_rnr_retry(csr_ld_rnr_retry),
+    .ctx_load_timeout(csr_ld_timeout),
+    .ctx_load_min_rnr_timer(csr_ld_min_rnr_timer),
+    .cfg_cm_enable(cfg_cm_enable),
+    .cfg_cmdq_base(cfg_cmdq_base),
+    .cfg_cmdq_log(cfg_cmdq_log),
+    .cfg_eq_base(cfg_eq_base),
+    .cfg_eq_log(cfg_eq_log),
+    .cfg_eq_vector(cfg_eq_vector),
+    .cfg_cm_resp_timeout(cfg_cm_resp_timeout),
+    .cfg_cm_max_retries(cfg_cm_max_retries),
+    .cfg_cm_defer_timeout(cfg_cm_defer_timeout),
+    .m_cm_db_cmd_pi(cm_db_cmd_pi),
+    .m_cm_db_cmd_valid(cm_db_cmd_valid),
+    .m_cm_db_eq_ci(cm_db_eq_ci),
+    .m_cm_db_eq_arm(cm_db_eq_arm),
+    .m_cm_db_eq_valid(cm_db_eq_valid),
     .m_query_qpn(query_qpn),
     .m_query_valid(query_valid),
     .m_query_ready(query_ready),
@@ -246,9 +321,15 @@ san_csr #(
     .stat_seq_nak(stat_seq_nak),
     .stat_rnr_nak(stat_rnr_nak),
     .stat_ack_ignored(stat_ack_ignored),
-    .s_msix_vector(cq_msix_vector),
-    .s_msix_valid(cq_msix_valid),
-    .s_msix_ready(cq_msix_ready),
+    .stat_cm_mad_tx(stat_cm_mad_tx),
+    .stat_cm_mad_rx(stat_cm_mad_rx),
+    .stat_cm_mad_drop(stat_cm_mad_drop),
+    .stat_cm_resend(stat_cm_resend),
+    .stat_cm_timeout(stat_cm_timeout),
+    .stat_cm_refused(stat_cm_refused),
+    .s_msix_vector(eng_msix_vector),
+    .s_msix_valid(eng_msix_valid),
+    .s_msix_ready(eng_msix_ready),
     .m_msix_vector(m_msix_vector),
     .m_msix_valid(m_msix_valid),
     .m_msix_ready(m_msix_ready)
@@ -266,6 +347,13 @@ wire sq_rd_tvalid, sq_rd_tready, sq_rd_tlast, sq_rd_tuser;
 wire rq_rd_tvalid, rq_rd_tready, rq_rd_tlast, rq_rd_tuser;
 wire rq_wr_tvalid, rq_wr_tready, rq_wr_tlast;
 wire cq_wr_tvalid, cq_wr_tready, cq_wr_tlast;
+wire [63:0] cm_rd_req_addr, cm_wr_req_addr;
+wire [15:0] cm_rd_req_len, cm_wr_req_len;
+wire        cm_rd_req_valid, cm_rd_req_ready, cm_wr_req_valid, cm_wr_req_ready;
+wire [DATA_WIDTH-1:0]   cm_rd_tdata, cm_wr_tdata;
+wire [DATA_WIDTH/8-1:0] cm_rd_tkeep, cm_wr_tkeep;
+wire cm_rd_tvalid, cm_rd_tready, cm_rd_tlast, cm_rd_tuser;
+wire cm_wr_tvalid, cm_wr_tready, cm_wr_tlast;
 
 // --- transmit: the engines' descriptors, ACKs first ------------------------------------------------
 wire [47:0] sq_tx_dst_mac, ack_tx_dst_mac;
@@ -286,10 +374,52 @@ wire [DATA_WIDTH-1:0]   sq_pay_tdata;
 wire [DATA_WIDTH/8-1:0] sq_pay_tkeep;
 wire sq_pay_tvalid, sq_pay_tready, sq_pay_tlast;
 
+// The connection manager's MADs (UD SEND_ONLY to QP1, DETH with the GSI Q_Key).
+wire [47:0] cm_tx_dst_mac;
+wire [31:0] cm_tx_dst_ip;
+wire [15:0] cm_tx_udp_sport;
+wire [23:0] cm_tx_psn;
+wire        cm_tx_valid, cm_tx_ready;
+wire [DATA_WIDTH-1:0]   cm_pay_tdata;
+wire [DATA_WIDTH/8-1:0] cm_pay_tkeep;
+wire cm_pay_tvalid, cm_pay_tready, cm_pay_tlast;
+
+// Header priority: ACKs, then MADs, then the send queues. Payloads follow their headers in
+// order: a small FIFO remembers whose payload (sq 0, cm 1) each taken header announced.
 wire tx_hdr_ready;
 wire sel_ack = ack_tx_valid;
-assign ack_tx_ready = tx_hdr_ready;
-assign sq_tx_ready = tx_hdr_ready && !ack_tx_valid;
+wire sel_cm = !ack_tx_valid && cm_tx_valid;
+reg  [3:0] txp_src = 4'd0;     // FIFO of payload sources, head at bit 0
+reg  [2:0] txp_cnt = 3'd0;
+wire txp_full = txp_cnt == 3'd4;
+wire tx_take = tx_hdr_ready && !txp_full;
+assign ack_tx_ready = tx_take;
+assign cm_tx_ready = tx_take && !ack_tx_valid;
+assign sq_tx_ready = tx_take && !ack_tx_valid && !cm_tx_valid;
+wire txp_push = (cm_tx_valid && cm_tx_ready) || (sq_tx_valid && sq_tx_ready && sq_tx_pay_len != 13'd0);
+wire txp_head_cm = txp_src[0];
+wire [DATA_WIDTH-1:0]   txp_tdata = txp_head_cm ? cm_pay_tdata : sq_pay_tdata;
+wire [DATA_WIDTH/8-1:0] txp_tkeep = txp_head_cm ? cm_pay_tkeep : sq_pay_tkeep;
+wire txp_tvalid = txp_cnt != 3'd0 && (txp_head_cm ? cm_pay_tvalid : sq_pay_tvalid);
+wire txp_tlast = txp_head_cm ? cm_pay_tlast : sq_pay_tlast;
+wire txp_tready;
+assign cm_pay_tready = txp_cnt != 3'd0 && txp_head_cm && txp_tready;
+assign sq_pay_tready = txp_cnt != 3'd0 && !txp_head_cm && txp_tready;
+wire txp_pop = txp_tvalid && txp_tready && txp_tlast;
+wire [1:0] txp_slot = txp_cnt[1:0] - {1'b0, txp_pop};   // where a push lands (never when full)
+always @(posedge clk) begin
+    if (txp_pop) begin
+        txp_src <= {1'b0, txp_src[3:1]};
+    end
+    if (txp_push) begin
+        txp_src[txp_slot] <= cm_tx_valid && cm_tx_ready;
+    end
+    txp_cnt <= txp_cnt + {2'd0, txp_push} - {2'd0, txp_pop};
+    if (rst) begin
+        txp_src <= 4'd0;
+        txp_cnt <= 3'd0;
+    end
+end
 
 // --- completions -----------------------------------------------------------------------------------
 // Send completions come from the completer (WQE index only), receive completions from the rq
@@ -323,6 +453,45 @@ wire        rx_hdr_valid, rx_hdr_ready;
 wire [DATA_WIDTH-1:0]   rx_pay_tdata;
 wire [DATA_WIDTH/8-1:0] rx_pay_tkeep;
 wire rx_pay_tvalid, rx_pay_tready, rx_pay_tlast;
+wire [47:0] rx_hdr_src_mac;
+wire [31:0] rx_hdr_src_ip, rx_hdr_deth_qkey;
+
+// Receive demux: UD SEND_ONLY to QP1 (CM MADs) to the connection manager, the rest to the rq
+// engine. Payloads follow their headers in order: a small FIFO remembers whose each one is.
+wire rx_to_cm = rx_hdr_opcode == 8'h64 && rx_hdr_dest_qp == 24'd1;
+wire rq_hdr_ready, cm_hdr_ready;
+// Deep enough for every frame the rq engine can hold between header and payload (its items).
+localparam integer RXP_AW = 6;
+reg  [(1<<RXP_AW)-1:0] rxp_dst = {(1<<RXP_AW){1'b0}};   // destinations (1 = cm) by slot
+reg  [RXP_AW-1:0] rxp_head = {RXP_AW{1'b0}}, rxp_tail = {RXP_AW{1'b0}};
+reg  [RXP_AW:0]   rxp_cnt = {(RXP_AW+1){1'b0}};
+wire rxp_full = rxp_cnt[RXP_AW];
+wire rxp_any = rxp_cnt != {(RXP_AW+1){1'b0}};
+wire rq_hdr_valid = rx_hdr_valid && !rx_to_cm && !rxp_full;
+wire cm_hdr_valid = rx_hdr_valid && rx_to_cm && !rxp_full;
+assign rx_hdr_ready = !rxp_full && (rx_to_cm ? cm_hdr_ready : rq_hdr_ready);
+wire rxp_push = rx_hdr_valid && rx_hdr_ready && rx_hdr_pay_len != 13'd0;
+wire rxp_head_cm = rxp_dst[rxp_head];
+wire rq_pay_tvalid = rx_pay_tvalid && rxp_any && !rxp_head_cm;
+wire cm_pay_rx_tvalid = rx_pay_tvalid && rxp_any && rxp_head_cm;
+wire rq_pay_tready, cm_pay_rx_tready;
+assign rx_pay_tready = rxp_any && (rxp_head_cm ? cm_pay_rx_tready : rq_pay_tready);
+wire rxp_pop = rx_pay_tvalid && rx_pay_tready && rx_pay_tlast;
+always @(posedge clk) begin
+    if (rxp_push) begin
+        rxp_dst[rxp_tail] <= rx_to_cm;
+        rxp_tail <= rxp_tail + 1'b1;
+    end
+    if (rxp_pop) begin
+        rxp_head <= rxp_head + 1'b1;
+    end
+    rxp_cnt <= rxp_cnt + {{RXP_AW{1'b0}}, rxp_push} - {{RXP_AW{1'b0}}, rxp_pop};
+    if (rst) begin
+        rxp_head <= {RXP_AW{1'b0}};
+        rxp_tail <= {RXP_AW{1'b0}};
+        rxp_cnt <= {(RXP_AW+1){1'b0}};
+    end
+end
 
 san_sq_engine #(
     .DATA_WIDTH(DATA_WIDTH),
@@ -460,29 +629,29 @@ san_tx_builder #(
 ) tx_inst (
     .clk(clk),
     .rst(rst),
-    .s_hdr_dst_mac(sel_ack ? ack_tx_dst_mac : sq_tx_dst_mac),
+    .s_hdr_dst_mac(sel_ack ? ack_tx_dst_mac : sel_cm ? cm_tx_dst_mac : sq_tx_dst_mac),
     .s_hdr_src_mac(cfg_mac),
     .s_hdr_src_ip(cfg_ip),
-    .s_hdr_dst_ip(sel_ack ? ack_tx_dst_ip : sq_tx_dst_ip),
+    .s_hdr_dst_ip(sel_ack ? ack_tx_dst_ip : sel_cm ? cm_tx_dst_ip : sq_tx_dst_ip),
     .s_hdr_ip_id(16'd0),
-    .s_hdr_udp_sport(sel_ack ? ack_tx_udp_sport : sq_tx_udp_sport),
-    .s_hdr_opcode(sel_ack ? ack_tx_opcode : sq_tx_opcode),
-    .s_hdr_se(sel_ack ? ack_tx_se : sq_tx_se),
+    .s_hdr_udp_sport(sel_ack ? ack_tx_udp_sport : sel_cm ? cm_tx_udp_sport : sq_tx_udp_sport),
+    .s_hdr_opcode(sel_ack ? ack_tx_opcode : sel_cm ? 8'h64 : sq_tx_opcode),
+    .s_hdr_se(sel_ack ? ack_tx_se : sel_cm ? 1'b0 : sq_tx_se),
     .s_hdr_pkey(16'hFFFF),
-    .s_hdr_dest_qp(sel_ack ? ack_tx_dest_qp : sq_tx_dest_qp),
-    .s_hdr_ack_req(sel_ack ? ack_tx_ack_req : sq_tx_ack_req),
-    .s_hdr_psn(sel_ack ? ack_tx_psn : sq_tx_psn),
-    .s_hdr_ext(sel_ack ? ack_tx_ext : sq_tx_ext),
-    .s_hdr_ext0(sel_ack ? ack_tx_ext0 : sq_tx_ext0),
-    .s_hdr_ext1(sel_ack ? ack_tx_ext1 : sq_tx_ext1),
-    .s_hdr_pay_len(sel_ack ? ack_tx_pay_len : sq_tx_pay_len),
-    .s_hdr_valid(ack_tx_valid || sq_tx_valid),
+    .s_hdr_dest_qp(sel_ack ? ack_tx_dest_qp : sel_cm ? 24'd1 : sq_tx_dest_qp),
+    .s_hdr_ack_req(sel_ack ? ack_tx_ack_req : sel_cm ? 1'b0 : sq_tx_ack_req),
+    .s_hdr_psn(sel_ack ? ack_tx_psn : sel_cm ? cm_tx_psn : sq_tx_psn),
+    .s_hdr_ext(sel_ack ? ack_tx_ext : sel_cm ? 2'd2 : sq_tx_ext),
+    .s_hdr_ext0(sel_ack ? ack_tx_ext0 : sel_cm ? 32'h8001_0000 : sq_tx_ext0),
+    .s_hdr_ext1(sel_ack ? ack_tx_ext1 : sel_cm ? 24'd1 : sq_tx_ext1),
+    .s_hdr_pay_len(sel_ack ? ack_tx_pay_len : sel_cm ? 13'd256 : sq_tx_pay_len),
+    .s_hdr_valid((ack_tx_valid || cm_tx_valid || sq_tx_valid) && !txp_full),
     .s_hdr_ready(tx_hdr_ready),
-    .s_axis_pay_tdata(sq_pay_tdata),
-    .s_axis_pay_tkeep(sq_pay_tkeep),
-    .s_axis_pay_tvalid(sq_pay_tvalid),
-    .s_axis_pay_tready(sq_pay_tready),
-    .s_axis_pay_tlast(sq_pay_tlast),
+    .s_axis_pay_tdata(txp_tdata),
+    .s_axis_pay_tkeep(txp_tkeep),
+    .s_axis_pay_tvalid(txp_tvalid),
+    .s_axis_pay_tready(txp_tready),
+    .s_axis_pay_tlast(txp_tlast),
     .m_axis_tx_tdata(m_axis_tx_tdata),
     .m_axis_tx_tkeep(m_axis_tx_tkeep),
     .m_axis_tx_tvalid(m_axis_tx_tvalid),
@@ -510,13 +679,13 @@ san_rx_parser #(
     .m_hdr_dest_qp(rx_hdr_dest_qp),
     .m_hdr_ack_req(rx_hdr_ack_req),
     .m_hdr_psn(rx_hdr_psn),
-    .m_hdr_src_mac(),
-    .m_hdr_src_ip(),
+    .m_hdr_src_mac(rx_hdr_src_mac),
+    .m_hdr_src_ip(rx_hdr_src_ip),
     .m_hdr_dst_ip(),
     .m_hdr_udp_sport(),
     .m_hdr_aeth_syndrome(rx_hdr_aeth_syndrome),
     .m_hdr_aeth_msn(rx_hdr_aeth_msn),
-    .m_hdr_deth_qkey(),
+    .m_hdr_deth_qkey(rx_hdr_deth_qkey),
     .m_hdr_deth_src_qp(),
     .m_hdr_pay_len(rx_hdr_pay_len),
     .m_hdr_valid(rx_hdr_valid),
@@ -561,12 +730,12 @@ san_rq_engine #(
     .s_hdr_aeth_syndrome(rx_hdr_aeth_syndrome),
     .s_hdr_aeth_msn(rx_hdr_aeth_msn),
     .s_hdr_pay_len(rx_hdr_pay_len),
-    .s_hdr_valid(rx_hdr_valid),
-    .s_hdr_ready(rx_hdr_ready),
+    .s_hdr_valid(rq_hdr_valid),
+    .s_hdr_ready(rq_hdr_ready),
     .s_axis_pay_tdata(rx_pay_tdata),
     .s_axis_pay_tkeep(rx_pay_tkeep),
-    .s_axis_pay_tvalid(rx_pay_tvalid),
-    .s_axis_pay_tready(rx_pay_tready),
+    .s_axis_pay_tvalid(rq_pay_tvalid),
+    .s_axis_pay_tready(rq_pay_tready),
     .s_axis_pay_tlast(rx_pay_tlast),
     .m_dma_rd_req_addr(rq_rd_req_addr),
     .m_dma_rd_req_len(rq_rd_req_len),
@@ -671,6 +840,104 @@ san_cq_writer #(
     .m_overrun_valid(cq_overrun)
 );
 
+san_cm_engine #(
+    .DATA_WIDTH(DATA_WIDTH),
+    .N_QP(N_QP),
+    .N_MSIX(N_MSIX),
+    .CLK_KHZ(CLK_KHZ)
+) cm_inst (
+    .clk(clk),
+    .rst(rst),
+    .cfg_mac(cfg_mac),
+    .cfg_ip(cfg_ip),
+    .cfg_pmtu_log2(cfg_pmtu_log2),
+    .cfg_enable(cfg_cm_enable),
+    .cfg_cmdq_base(cfg_cmdq_base),
+    .cfg_cmdq_log(cfg_cmdq_log),
+    .cfg_eq_base(cfg_eq_base),
+    .cfg_eq_log(cfg_eq_log),
+    .cfg_eq_vector(cfg_eq_vector),
+    .cfg_resp_timeout(cfg_cm_resp_timeout),
+    .cfg_max_retries(cfg_cm_max_retries),
+    .cfg_defer_timeout(cfg_cm_defer_timeout),
+    .s_db_cmd_pi(cm_db_cmd_pi),
+    .s_db_cmd_valid(cm_db_cmd_valid),
+    .s_db_eq_ci(cm_db_eq_ci),
+    .s_db_eq_arm(cm_db_eq_arm),
+    .s_db_eq_valid(cm_db_eq_valid),
+    .s_hdr_src_mac(rx_hdr_src_mac),
+    .s_hdr_src_ip(rx_hdr_src_ip),
+    .s_hdr_qkey(rx_hdr_deth_qkey),
+    .s_hdr_pay_len(rx_hdr_pay_len),
+    .s_hdr_valid(cm_hdr_valid),
+    .s_hdr_ready(cm_hdr_ready),
+    .s_axis_pay_tdata(rx_pay_tdata),
+    .s_axis_pay_tkeep(rx_pay_tkeep),
+    .s_axis_pay_tvalid(cm_pay_rx_tvalid),
+    .s_axis_pay_tready(cm_pay_rx_tready),
+    .s_axis_pay_tlast(rx_pay_tlast),
+    .m_tx_dst_mac(cm_tx_dst_mac),
+    .m_tx_dst_ip(cm_tx_dst_ip),
+    .m_tx_udp_sport(cm_tx_udp_sport),
+    .m_tx_psn(cm_tx_psn),
+    .m_tx_valid(cm_tx_valid),
+    .m_tx_ready(cm_tx_ready),
+    .m_axis_pay_tdata(cm_pay_tdata),
+    .m_axis_pay_tkeep(cm_pay_tkeep),
+    .m_axis_pay_tvalid(cm_pay_tvalid),
+    .m_axis_pay_tready(cm_pay_tready),
+    .m_axis_pay_tlast(cm_pay_tlast),
+    .m_dma_rd_req_addr(cm_rd_req_addr),
+    .m_dma_rd_req_len(cm_rd_req_len),
+    .m_dma_rd_req_valid(cm_rd_req_valid),
+    .m_dma_rd_req_ready(cm_rd_req_ready),
+    .s_axis_dma_rd_tdata(cm_rd_tdata),
+    .s_axis_dma_rd_tkeep(cm_rd_tkeep),
+    .s_axis_dma_rd_tvalid(cm_rd_tvalid),
+    .s_axis_dma_rd_tready(cm_rd_tready),
+    .s_axis_dma_rd_tlast(cm_rd_tlast),
+    .s_axis_dma_rd_tuser(cm_rd_tuser),
+    .m_dma_wr_req_addr(cm_wr_req_addr),
+    .m_dma_wr_req_len(cm_wr_req_len),
+    .m_dma_wr_req_valid(cm_wr_req_valid),
+    .m_dma_wr_req_ready(cm_wr_req_ready),
+    .m_axis_dma_wr_tdata(cm_wr_tdata),
+    .m_axis_dma_wr_tkeep(cm_wr_tkeep),
+    .m_axis_dma_wr_tvalid(cm_wr_tvalid),
+    .m_axis_dma_wr_tready(cm_wr_tready),
+    .m_axis_dma_wr_tlast(cm_wr_tlast),
+    .m_ld_valid(cm_ld_valid),
+    .m_ld_ready(cm_ld_take),
+    .m_ld_qpn(cm_ld_qpn),
+    .m_ld_rts(cm_ld_rts),
+    .m_ld_dest_qpn(cm_ld_dest_qpn),
+    .m_ld_dmac(cm_ld_dmac),
+    .m_ld_dip(cm_ld_dip),
+    .m_ld_udp_sport(cm_ld_udp_sport),
+    .m_ld_sq_psn(cm_ld_sq_psn),
+    .m_ld_rq_psn(cm_ld_rq_psn),
+    .m_ld_sq_base(cm_ld_sq_base),
+    .m_ld_sq_log(cm_ld_sq_log),
+    .m_ld_rq_base(cm_ld_rq_base),
+    .m_ld_rq_log(cm_ld_rq_log),
+    .m_ld_cq_base(cm_ld_cq_base),
+    .m_ld_cq_log(cm_ld_cq_log),
+    .m_ld_cq_vector(cm_ld_cq_vector),
+    .m_ld_retry_cnt(cm_ld_retry_cnt),
+    .m_ld_rnr_retry(cm_ld_rnr_retry),
+    .m_ld_timeout(cm_ld_timeout),
+    .m_ld_min_rnr_timer(cm_ld_min_rnr_timer),
+    .m_msix_vector(cm_msix_vector),
+    .m_msix_valid(cm_msix_valid),
+    .m_msix_ready(cm_msix_ready),
+    .stat_mad_tx(stat_cm_mad_tx),
+    .stat_mad_rx(stat_cm_mad_rx),
+    .stat_mad_drop(stat_cm_mad_drop),
+    .stat_resend(stat_cm_resend),
+    .stat_timeout(stat_cm_timeout),
+    .stat_refused(stat_cm_refused)
+);
+
 san_dma_mux #(
     .DATA_WIDTH(DATA_WIDTH),
     .DMA_TAG_WIDTH(DMA_TAG_WIDTH)
@@ -697,6 +964,16 @@ san_dma_mux #(
     .m_axis_rd1_tready(rq_rd_tready),
     .m_axis_rd1_tlast(rq_rd_tlast),
     .m_axis_rd1_tuser(rq_rd_tuser),
+    .s_rd2_req_addr(cm_rd_req_addr),
+    .s_rd2_req_len(cm_rd_req_len),
+    .s_rd2_req_valid(cm_rd_req_valid),
+    .s_rd2_req_ready(cm_rd_req_ready),
+    .m_axis_rd2_tdata(cm_rd_tdata),
+    .m_axis_rd2_tkeep(cm_rd_tkeep),
+    .m_axis_rd2_tvalid(cm_rd_tvalid),
+    .m_axis_rd2_tready(cm_rd_tready),
+    .m_axis_rd2_tlast(cm_rd_tlast),
+    .m_axis_rd2_tuser(cm_rd_tuser),
     .m_dma_rd_req_addr(m_dma_rd_req_addr),
     .m_dma_rd_req_len(m_dma_rd_req_len),
     .m_dma_rd_req_tag(m_dma_rd_req_tag),
@@ -727,6 +1004,15 @@ san_dma_mux #(
     .s_axis_wr1_tvalid(cq_wr_tvalid),
     .s_axis_wr1_tready(cq_wr_tready),
     .s_axis_wr1_tlast(cq_wr_tlast),
+    .s_wr2_req_addr(cm_wr_req_addr),
+    .s_wr2_req_len(cm_wr_req_len),
+    .s_wr2_req_valid(cm_wr_req_valid),
+    .s_wr2_req_ready(cm_wr_req_ready),
+    .s_axis_wr2_tdata(cm_wr_tdata),
+    .s_axis_wr2_tkeep(cm_wr_tkeep),
+    .s_axis_wr2_tvalid(cm_wr_tvalid),
+    .s_axis_wr2_tready(cm_wr_tready),
+    .s_axis_wr2_tlast(cm_wr_tlast),
     .m_dma_wr_req_addr(m_dma_wr_req_addr),
     .m_dma_wr_req_len(m_dma_wr_req_len),
     .m_dma_wr_req_tag(m_dma_wr_req_tag),

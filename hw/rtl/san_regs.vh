@@ -6,7 +6,7 @@
 /* verilator lint_off UNUSEDPARAM */
 
 // CRC-32 of hw/regs/san_nic.yaml
-localparam [31:0] SAN_CONTRACT_ID = 32'h562AEC08;
+localparam [31:0] SAN_CONTRACT_ID = 32'hB4284939;
 
 // Block nic: Identity, build parameters, control and status of the whole NIC. Always the first block.
 localparam [31:0] SAN_NIC_TYPE = 32'h53414E43;
@@ -131,9 +131,9 @@ localparam [31:0] SAN_QPC_BASE = 32'h200;
 localparam [31:0] SAN_QPC_BLK_TYPE_ADDR = 32'h200;
 // BLK_VERSION (ro): Block version.
 localparam [31:0] SAN_QPC_BLK_VERSION_ADDR = 32'h204;
-// BLK_NEXT (ro): Offset of the next block; 0 ends the chain.
+// BLK_NEXT (ro): Offset of the next block.
 localparam [31:0] SAN_QPC_BLK_NEXT_ADDR = 32'h208;
-localparam [31:0] SAN_QPC_BLK_NEXT_RESET = 32'h0;
+localparam [31:0] SAN_QPC_BLK_NEXT_RESET = 32'h1000;
 // QPN (rw): The connection to load, below BUILD_N_QP.
 localparam [31:0] SAN_QPC_QPN_ADDR = 32'h210;
 localparam [31:0] SAN_QPC_QPN_RESET = 32'h0;
@@ -226,6 +226,78 @@ localparam integer SAN_QPC_QSTATE_RTS_WIDTH = 1;
 localparam integer SAN_QPC_QSTATE_ERROR_LSB = 1;
 localparam integer SAN_QPC_QSTATE_ERROR_WIDTH = 1;
 
+// Block cm: The connection manager: IB CM over QP1 in hardware. The host posts commands (CMCommand) in the command ring and rings CMDQ_PI; the NIC completes each command by writing its RESULT and reports connection events (EQE) in the event ring. The block has a 4 KiB page of its own, so it can be mapped alone. Counters wrap modulo 2^32.
+localparam [31:0] SAN_CM_TYPE = 32'h53414E4D;
+localparam [31:0] SAN_CM_VERSION = 32'h100;
+localparam [31:0] SAN_CM_BASE = 32'h1000;
+// BLK_TYPE (ro): Block type, "SANM".
+localparam [31:0] SAN_CM_BLK_TYPE_ADDR = 32'h1000;
+// BLK_VERSION (ro): Block version.
+localparam [31:0] SAN_CM_BLK_VERSION_ADDR = 32'h1004;
+// BLK_NEXT (ro): Offset of the next block; 0 ends the chain.
+localparam [31:0] SAN_CM_BLK_NEXT_ADDR = 32'h1008;
+localparam [31:0] SAN_CM_BLK_NEXT_RESET = 32'h0;
+// CMDQ_BASE_LO (rw): IOVA of the command ring, low word (512-byte aligned).
+localparam [31:0] SAN_CM_CMDQ_BASE_LO_ADDR = 32'h1010;
+localparam [31:0] SAN_CM_CMDQ_BASE_LO_RESET = 32'h0;
+// CMDQ_BASE_HI (rw): IOVA of the command ring, high word.
+localparam [31:0] SAN_CM_CMDQ_BASE_HI_ADDR = 32'h1014;
+localparam [31:0] SAN_CM_CMDQ_BASE_HI_RESET = 32'h0;
+// EQ_BASE_LO (rw): IOVA of the event ring, low word (256-byte aligned).
+localparam [31:0] SAN_CM_EQ_BASE_LO_ADDR = 32'h1018;
+localparam [31:0] SAN_CM_EQ_BASE_LO_RESET = 32'h0;
+// EQ_BASE_HI (rw): IOVA of the event ring, high word.
+localparam [31:0] SAN_CM_EQ_BASE_HI_ADDR = 32'h101C;
+localparam [31:0] SAN_CM_EQ_BASE_HI_RESET = 32'h0;
+// LOG_SIZES (rw): log2 of the ring sizes in entries, each 1 to 15.
+localparam [31:0] SAN_CM_LOG_SIZES_ADDR = 32'h1020;
+localparam [31:0] SAN_CM_LOG_SIZES_RESET = 32'h0;
+localparam integer SAN_CM_LOG_SIZES_CMDQ_LSB = 0;
+localparam integer SAN_CM_LOG_SIZES_CMDQ_WIDTH = 5;
+localparam integer SAN_CM_LOG_SIZES_EQ_LSB = 8;
+localparam integer SAN_CM_LOG_SIZES_EQ_WIDTH = 5;
+// EQ_VECTOR (rw): MSI-X vector of the event ring, below BUILD_N_MSIX.
+localparam [31:0] SAN_CM_EQ_VECTOR_ADDR = 32'h1024;
+localparam [31:0] SAN_CM_EQ_VECTOR_RESET = 32'h0;
+// CONTROL (rw): Setting ENABLE starts the connection manager on the rings configured above, with both ring indices at 0 and the event ring on its first lap; a write that sets it with a bad ring size or vector is ignored and counted in BAD_ACCESS. While it is clear, received MADs are dropped (and counted) and no command is fetched.
+localparam [31:0] SAN_CM_CONTROL_ADDR = 32'h1028;
+localparam [31:0] SAN_CM_CONTROL_RESET = 32'h0;
+localparam integer SAN_CM_CONTROL_ENABLE_LSB = 0;
+localparam integer SAN_CM_CONTROL_ENABLE_WIDTH = 1;
+// TIMING (rw): Protocol timers and retries, with the IB CM encodings (a time code t means 4.096 us x 2^t at the build clock; codes above 22 count as 22).
+localparam [31:0] SAN_CM_TIMING_ADDR = 32'h102C;
+localparam [31:0] SAN_CM_TIMING_RESET = 32'h180F14;
+localparam integer SAN_CM_TIMING_RESPONSE_TIMEOUT_LSB = 0;
+localparam integer SAN_CM_TIMING_RESPONSE_TIMEOUT_WIDTH = 5;
+localparam integer SAN_CM_TIMING_MAX_RETRIES_LSB = 8;
+localparam integer SAN_CM_TIMING_MAX_RETRIES_WIDTH = 4;
+localparam integer SAN_CM_TIMING_DEFER_TIMEOUT_LSB = 16;
+localparam integer SAN_CM_TIMING_DEFER_TIMEOUT_WIDTH = 5;
+// MADS_TX (ro): CM MADs sent, resends included.
+localparam [31:0] SAN_CM_MADS_TX_ADDR = 32'h1030;
+localparam [31:0] SAN_CM_MADS_TX_RESET = 32'h0;
+// MADS_RX (ro): CM MADs received and acted on (or recognised as duplicates).
+localparam [31:0] SAN_CM_MADS_RX_ADDR = 32'h1034;
+localparam [31:0] SAN_CM_MADS_RX_RESET = 32'h0;
+// MADS_DROPPED (ro): QP1 frames dropped: malformed MADs (base or class version, class, method, attribute, length, Q_Key), unknown or stale communication IDs, messages the connection's state does not expect, and any MAD while ENABLE is clear.
+localparam [31:0] SAN_CM_MADS_DROPPED_ADDR = 32'h1038;
+localparam [31:0] SAN_CM_MADS_DROPPED_RESET = 32'h0;
+// RESENDS (ro): MADs sent again: after a response timeout, or answering a duplicate (REQ -> MRA/REP/REJ, REP -> RTU, DREQ -> DREP).
+localparam [31:0] SAN_CM_RESENDS_ADDR = 32'h103C;
+localparam [31:0] SAN_CM_RESENDS_RESET = 32'h0;
+// CM_TIMEOUTS (ro): Connections given up after MAX_RETRIES resends without an answer.
+localparam [31:0] SAN_CM_CM_TIMEOUTS_ADDR = 32'h1040;
+localparam [31:0] SAN_CM_CM_TIMEOUTS_RESET = 32'h0;
+// REFUSED (ro): Requests the NIC rejected on its own: no listener (reason 8), backlog full (3), no free connection context (1), path MTU mismatch (26).
+localparam [31:0] SAN_CM_REFUSED_ADDR = 32'h1044;
+localparam [31:0] SAN_CM_REFUSED_RESET = 32'h0;
+// CMDQ_PI (wo): Command ring producer index (bits 15:0, free-running), written after posting commands.
+localparam [31:0] SAN_CM_CMDQ_PI_ADDR = 32'h1080;
+localparam [31:0] SAN_CM_CMDQ_PI_RESET = 32'h0;
+// EQ_CI (wo): Event ring consumer index (bits 15:0, free-running); bit 31 arms the ring's interrupt, which fires at once if events are waiting.
+localparam [31:0] SAN_CM_EQ_CI_ADDR = 32'h1084;
+localparam [31:0] SAN_CM_EQ_CI_RESET = 32'h0;
+
 // Doorbell pages: One 4 KiB page per connection context (queue pair) from `base`, so a page can be mapped on its own. Page n belongs to connection n; there are BUILD_N_QP pages. The registers are write-only (reads answer 0); other offsets in a page answer SLVERR. A doorbell of a connection in reset is ignored.
 localparam [31:0] SAN_DB_BASE = 32'h100000;
 localparam [31:0] SAN_DB_STRIDE = 32'h1000;
@@ -278,7 +350,84 @@ localparam integer SAN_CQE_FLAGS_SOLICITED_LSB = 0;
 localparam integer SAN_CQE_FLAGS_SOLICITED_WIDTH = 1;
 localparam integer SAN_CQE_FLAGS_PHASE_LSB = 7;
 localparam integer SAN_CQE_FLAGS_PHASE_WIDTH = 1;
+localparam integer SAN_CMCOMMAND_SIZE = 512;
+localparam integer SAN_CMCOMMAND_OPCODE_OFFSET = 0;
+localparam integer SAN_CMCOMMAND_OPCODE_BYTES = 1;
+localparam integer SAN_CMCOMMAND_PDATA_LEN_OFFSET = 1;
+localparam integer SAN_CMCOMMAND_PDATA_LEN_BYTES = 1;
+localparam integer SAN_CMCOMMAND_PORT_OFFSET = 2;
+localparam integer SAN_CMCOMMAND_PORT_BYTES = 2;
+localparam integer SAN_CMCOMMAND_CONN_ID_OFFSET = 4;
+localparam integer SAN_CMCOMMAND_CONN_ID_BYTES = 4;
+localparam integer SAN_CMCOMMAND_BACKLOG_OFFSET = 8;
+localparam integer SAN_CMCOMMAND_BACKLOG_BYTES = 2;
+localparam integer SAN_CMCOMMAND_REASON_OFFSET = 10;
+localparam integer SAN_CMCOMMAND_REASON_BYTES = 2;
+localparam integer SAN_CMCOMMAND_UDP_SPORT_OFFSET = 12;
+localparam integer SAN_CMCOMMAND_UDP_SPORT_BYTES = 2;
+localparam integer SAN_CMCOMMAND_CQ_VECTOR_OFFSET = 14;
+localparam integer SAN_CMCOMMAND_CQ_VECTOR_BYTES = 2;
+localparam integer SAN_CMCOMMAND_DIP_OFFSET = 16;
+localparam integer SAN_CMCOMMAND_DIP_BYTES = 4;
+localparam integer SAN_CMCOMMAND_START_PSN_OFFSET = 20;
+localparam integer SAN_CMCOMMAND_START_PSN_BYTES = 4;
+localparam integer SAN_CMCOMMAND_TRANSPORT_OFFSET = 24;
+localparam integer SAN_CMCOMMAND_TRANSPORT_BYTES = 4;
+localparam integer SAN_CMCOMMAND_TRANSPORT_RETRY_CNT_LSB = 0;
+localparam integer SAN_CMCOMMAND_TRANSPORT_RETRY_CNT_WIDTH = 3;
+localparam integer SAN_CMCOMMAND_TRANSPORT_RNR_RETRY_LSB = 4;
+localparam integer SAN_CMCOMMAND_TRANSPORT_RNR_RETRY_WIDTH = 3;
+localparam integer SAN_CMCOMMAND_TRANSPORT_TIMEOUT_LSB = 8;
+localparam integer SAN_CMCOMMAND_TRANSPORT_TIMEOUT_WIDTH = 5;
+localparam integer SAN_CMCOMMAND_TRANSPORT_MIN_RNR_TIMER_LSB = 16;
+localparam integer SAN_CMCOMMAND_TRANSPORT_MIN_RNR_TIMER_WIDTH = 5;
+localparam integer SAN_CMCOMMAND_LOG_SIZES_OFFSET = 28;
+localparam integer SAN_CMCOMMAND_LOG_SIZES_BYTES = 4;
+localparam integer SAN_CMCOMMAND_LOG_SIZES_SQ_LSB = 0;
+localparam integer SAN_CMCOMMAND_LOG_SIZES_SQ_WIDTH = 5;
+localparam integer SAN_CMCOMMAND_LOG_SIZES_RQ_LSB = 8;
+localparam integer SAN_CMCOMMAND_LOG_SIZES_RQ_WIDTH = 5;
+localparam integer SAN_CMCOMMAND_LOG_SIZES_CQ_LSB = 16;
+localparam integer SAN_CMCOMMAND_LOG_SIZES_CQ_WIDTH = 5;
+localparam integer SAN_CMCOMMAND_DMAC_OFFSET = 32;
+localparam integer SAN_CMCOMMAND_DMAC_BYTES = 6;
+localparam integer SAN_CMCOMMAND_SQ_BASE_OFFSET = 40;
+localparam integer SAN_CMCOMMAND_SQ_BASE_BYTES = 8;
+localparam integer SAN_CMCOMMAND_RQ_BASE_OFFSET = 48;
+localparam integer SAN_CMCOMMAND_RQ_BASE_BYTES = 8;
+localparam integer SAN_CMCOMMAND_CQ_BASE_OFFSET = 56;
+localparam integer SAN_CMCOMMAND_CQ_BASE_BYTES = 8;
+localparam integer SAN_CMCOMMAND_PDATA_OFFSET = 64;
+localparam integer SAN_CMCOMMAND_PDATA_BYTES = 224;
+localparam integer SAN_CMCOMMAND_STATUS_OFFSET = 504;
+localparam integer SAN_CMCOMMAND_STATUS_BYTES = 1;
+localparam integer SAN_CMCOMMAND_DONE_OFFSET = 505;
+localparam integer SAN_CMCOMMAND_DONE_BYTES = 1;
+localparam integer SAN_CMCOMMAND_RESULT_CONN_OFFSET = 508;
+localparam integer SAN_CMCOMMAND_RESULT_CONN_BYTES = 4;
 localparam integer SAN_EQE_SIZE = 256;
+localparam integer SAN_EQE_TYPE_OFFSET = 0;
+localparam integer SAN_EQE_TYPE_BYTES = 1;
+localparam integer SAN_EQE_PDATA_LEN_OFFSET = 1;
+localparam integer SAN_EQE_PDATA_LEN_BYTES = 1;
+localparam integer SAN_EQE_PORT_OFFSET = 2;
+localparam integer SAN_EQE_PORT_BYTES = 2;
+localparam integer SAN_EQE_CONN_ID_OFFSET = 4;
+localparam integer SAN_EQE_CONN_ID_BYTES = 4;
+localparam integer SAN_EQE_PEER_IP_OFFSET = 8;
+localparam integer SAN_EQE_PEER_IP_BYTES = 4;
+localparam integer SAN_EQE_PEER_PORT_OFFSET = 12;
+localparam integer SAN_EQE_PEER_PORT_BYTES = 2;
+localparam integer SAN_EQE_REASON_OFFSET = 14;
+localparam integer SAN_EQE_REASON_BYTES = 2;
+localparam integer SAN_EQE_PEER_QPN_OFFSET = 16;
+localparam integer SAN_EQE_PEER_QPN_BYTES = 4;
+localparam integer SAN_EQE_PDATA_OFFSET = 24;
+localparam integer SAN_EQE_PDATA_BYTES = 224;
+localparam integer SAN_EQE_FLAGS_OFFSET = 255;
+localparam integer SAN_EQE_FLAGS_BYTES = 1;
+localparam integer SAN_EQE_FLAGS_PHASE_LSB = 7;
+localparam integer SAN_EQE_FLAGS_PHASE_WIDTH = 1;
 
 // WQEOpcode: Operation of a send work queue entry.
 localparam [7:0] SAN_WQE_OPCODE_SEND = 8'h0;
@@ -325,6 +474,48 @@ localparam [4:0] SAN_RX_DROP_PSN = 5'h13;
 localparam [4:0] SAN_RX_DROP_NO_RECV = 5'h14;
 localparam [4:0] SAN_RX_DROP_DUPLICATE = 5'h15;
 localparam integer SAN_RX_DROP_MAX = 21;
+
+// CMOp: Connection-manager command opcodes.
+localparam [7:0] SAN_CM_OP_LISTEN = 8'h1;
+localparam [7:0] SAN_CM_OP_UNLISTEN = 8'h2;
+localparam [7:0] SAN_CM_OP_CONNECT = 8'h3;
+localparam [7:0] SAN_CM_OP_ACCEPT = 8'h4;
+localparam [7:0] SAN_CM_OP_REJECT = 8'h5;
+localparam [7:0] SAN_CM_OP_DEFER = 8'h6;
+localparam [7:0] SAN_CM_OP_DISCONNECT = 8'h7;
+localparam integer SAN_CM_OP_MAX = 7;
+
+// CMStatus: Outcome of a connection-manager command.
+localparam [7:0] SAN_CM_STATUS_OK = 8'h0;
+localparam [7:0] SAN_CM_STATUS_BAD_OPCODE = 8'h1;
+localparam [7:0] SAN_CM_STATUS_BAD_LENGTH = 8'h2;
+localparam [7:0] SAN_CM_STATUS_BAD_CONN = 8'h3;
+localparam [7:0] SAN_CM_STATUS_BAD_STATE = 8'h4;
+localparam [7:0] SAN_CM_STATUS_BAD_RING = 8'h5;
+localparam [7:0] SAN_CM_STATUS_NO_CONTEXT = 8'h6;
+localparam [7:0] SAN_CM_STATUS_PORT_IN_USE = 8'h7;
+localparam [7:0] SAN_CM_STATUS_NOT_LISTENING = 8'h8;
+localparam [7:0] SAN_CM_STATUS_TABLE_FULL = 8'h9;
+localparam [7:0] SAN_CM_STATUS_DMA_ERROR = 8'hA;
+localparam integer SAN_CM_STATUS_MAX = 10;
+
+// CMEvent: Connection-manager event types.
+localparam [7:0] SAN_CM_EVENT_REQUEST = 8'h1;
+localparam [7:0] SAN_CM_EVENT_ESTABLISHED = 8'h2;
+localparam [7:0] SAN_CM_EVENT_REJECTED = 8'h3;
+localparam [7:0] SAN_CM_EVENT_TIMED_OUT = 8'h4;
+localparam [7:0] SAN_CM_EVENT_DISCONNECT_REQUEST = 8'h5;
+localparam [7:0] SAN_CM_EVENT_DISCONNECTED = 8'h6;
+localparam integer SAN_CM_EVENT_MAX = 6;
+
+// CMRejReason: IB CM reject reasons the NIC sends or that matter to sockets.
+localparam [15:0] SAN_CM_REJ_REASON_NO_QP = 16'h1;
+localparam [15:0] SAN_CM_REJ_REASON_NO_RESOURCES = 16'h3;
+localparam [15:0] SAN_CM_REJ_REASON_TIMEOUT = 16'h4;
+localparam [15:0] SAN_CM_REJ_REASON_INVALID_SERVICE_ID = 16'h8;
+localparam [15:0] SAN_CM_REJ_REASON_INVALID_MTU = 16'h1A;
+localparam [15:0] SAN_CM_REJ_REASON_CONSUMER_DEFINED = 16'h1C;
+localparam integer SAN_CM_REJ_REASON_MAX = 28;
 
 // AethSyndrome: AETH syndromes the NIC sends and acts on (IBA 9.7.5.1; bits 6:5 are the type, 4:0 the credit count, RNR timer code or NAK code).
 localparam [7:0] SAN_AETH_SYNDROME_ACK = 8'h1F;

@@ -233,8 +233,8 @@ func (b *muxBench) cycle() {
 		b.rdGrants = b.rdGrants[1:]
 		require.Equal(t, x.addr, d.Get("m_dma_rd_req_addr"), "cycle %d: read address", c)
 		require.EqualValues(t, len(x.data), d.Get("m_dma_rd_req_len"), "cycle %d: read length", c)
-		seqMask := uint64(1)<<(muxTagWidth-1) - 1
-		wantTag := uint64(x.client)<<(muxTagWidth-1) | b.rdSeq[x.client]&seqMask
+		seqMask := uint64(1)<<(muxTagWidth-2) - 1
+		wantTag := uint64(x.client)<<(muxTagWidth-2) | b.rdSeq[x.client]&seqMask
 		require.Equal(t, wantTag, d.Get("m_dma_rd_req_tag"), "cycle %d: read tag", c)
 		b.rdSeq[x.client]++
 		x.tag = wantTag

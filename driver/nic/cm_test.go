@@ -1,0 +1,310 @@
+package nic_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sanoffload/san/driver/nic"
+	"github.com/sanoffload/san/driver/regs"
+	"github.com/sanoffload/san/hw/sim"
+)
+
+// Simulation timing for the connection manager: 4.096 us x 2^4 = 65.5 us (about 10k cycles)
+// for an answer, three resends.
+var simCM = nic.CMConfig{Commands: 16, Events: 64, Vector: 7, ResponseTimeout: 4, MaxRetries: 3, DeferTimeout: 6}
+
+// cmPair is two hosts with their connection managers open.
+type cmPair struct {
+	fab *sim.Fabric
+	hs  [2]*host
+	cms [2]*nic.CM
+}
+
+func newCMPair(t *testing.T, pc pairConfig, cfg nic.CMConfig) *cmPair {
+	t.Helper()
+	fab, hs := newPair(t, pc)
+	p := &cmPair{fab: fab, hs: hs}
+	for i, h := range hs {
+		cm, err := h.nic.OpenCM(cfg)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = cm.Close() })
+		p.cms[i] = cm
+	}
+	return p
+}
+
+// event waits for the next event on side i and checks its type.
+func (p *cmPair) event(t *testing.T, i int, want regs.CMEvent) nic.Event {
+	t.Helper()
+	ev, err := p.cms[i].Wait(context.Background())
+	require.NoError(t, err, "host %d waiting for %v", i, want)
+	require.Equal(t, want, ev.Type, "host %d: event %+v", i, ev)
+	return ev
+}
+
+// noEvent checks that side i has no event waiting.
+func (p *cmPair) noEvent(t *testing.T, i int) {
+	t.Helper()
+	ev, ok, err := p.cms[i].Poll()
+	require.NoError(t, err)
+	require.False(t, ok, "host %d: unexpected event %+v", i, ev)
+}
+
+func (p *cmPair) connectParams(to int, port uint16, data []byte) nic.ConnectParams {
+	h := p.hs[to]
+	return nic.ConnectParams{Dst: h.ip, DstMAC: h.mac, Port: port, SrcPort: 40000 + port,
+		UDPSource: 0xC100, StartPSN: 0x123456, Transport: nic.DefaultTransport, Data: data}
+}
+
+func newQP(t *testing.T, h *host) *nic.QP {
+	t.Helper()
+	q, err := h.nic.NewQP(nic.QPConfig{Vector: 3})
+	require.NoError(t, err)
+	return q
+}
+
+// dial runs a whole handshake from host 0 to host 1's port with data both ways and returns both
+// QPs, established.
+func (p *cmPair) dial(t *testing.T, port uint16, reqData, repData []byte) (qa, qb *nic.QP, ida, idb nic.ConnID) {
+	t.Helper()
+	qa = newQP(t, p.hs[0])
+	ida, err := p.cms[0].Connect(qa, p.connectParams(1, port, reqData))
+	require.NoError(t, err)
+	req := p.event(t, 1, regs.CMEventRequest)
+	idb = req.Conn
+	qb = newQP(t, p.hs[1])
+	require.NoError(t, p.cms[1].Accept(idb, qb, nic.AcceptParams{UDPSource: 0xC200, StartPSN: 0x654321,
+		Transport: nic.DefaultTransport, Data: repData}))
+	p.event(t, 0, regs.CMEventEstablished)
+	p.event(t, 1, regs.CMEventEstablished)
+	return qa, qb, ida, idb
+}
+
+func padded(b []byte, n int) []byte {
+	out := make([]byte, n)
+	copy(out, b)
+	return out
+}
+
+// TestCMConnectAcceptData_R22_R24_R25: a request carries the caller's address, port and data to
+// the listener; the accept's response data reaches the caller; both sides end established with
+// each other's QP numbers and PSNs loaded, so data flows both ways. Full-size data, byte-exact.
+func TestCMConnectAcceptData_R22_R24_R25(t *testing.T) {
+	p := newCMPair(t, pairConfig{}, simCM)
+	require.NoError(t, p.cms[1].Listen(5000, 8))
+	reqData := pattern(1, nic.MaxConnectData)
+	repData := pattern(2, nic.MaxAcceptData)
+
+	qa := newQP(t, p.hs[0])
+	ida, err := p.cms[0].Connect(qa, p.connectParams(1, 5000, reqData))
+	require.NoError(t, err)
+	require.Equal(t, ida.Num(), qa.Num())
+	require.GreaterOrEqual(t, qa.Num(), 2)
+
+	req := p.event(t, 1, regs.CMEventRequest)
+	require.Equal(t, uint16(5000), req.Port)
+	require.Equal(t, p.hs[0].ip, req.PeerIP)
+	require.Equal(t, uint16(45000), req.PeerPort)
+	require.Equal(t, uint32(qa.Num()), req.PeerQPN)
+	require.Equal(t, reqData, req.Data, "caller data byte-exact")
+
+	qb := newQP(t, p.hs[1])
+	require.NoError(t, p.cms[1].Accept(req.Conn, qb, nic.AcceptParams{UDPSource: 0xC200, StartPSN: 0x654321,
+		Transport: nic.DefaultTransport, Data: repData}))
+	require.Equal(t, req.Conn.Num(), qb.Num())
+
+	est := p.event(t, 0, regs.CMEventEstablished)
+	require.Equal(t, ida, est.Conn)
+	require.Equal(t, uint32(qb.Num()), est.PeerQPN)
+	require.Equal(t, repData, est.Data, "response data byte-exact")
+	p.event(t, 1, regs.CMEventEstablished)
+
+	// Data both ways over the connection the CM loaded.
+	exchange(t, p, qa, qb, 3000)
+	exchange(t, p, qb, qa, 70)
+}
+
+// exchange sends one message of n bytes from a to b and checks it arrives byte-exact.
+func exchange(t *testing.T, p *cmPair, a, b *nic.QP, n int) {
+	t.Helper()
+	ha, hb := p.hs[0], p.hs[1]
+	if a.Num() >= 0 && b == nil {
+		t.Fatal("no peer")
+	}
+	// Which host owns which QP: a's side sends.
+	if !owns(ha, a) {
+		ha, hb = hb, ha
+	}
+	src := alloc(t, ha, n)
+	dst := alloc(t, hb, n+64)
+	copy(src.Bytes, pattern(int64(n), n))
+	require.NoError(t, b.PostRecv(nic.RecvWR{WRID: 9, Addr: dst.IOVA, Length: uint32(len(dst.Bytes))}))
+	require.NoError(t, a.PostSend(nic.SendWR{WRID: 8, Addr: src.IOVA, Length: uint32(n), Signaled: true}))
+	got := collect(t, p.fab, 2_000_000, map[*nic.QP]int{a: 1, b: 1})
+	require.Equal(t, regs.CQEStatusOk, got[a][0].Status)
+	require.Equal(t, regs.CQEStatusOk, got[b][0].Status)
+	require.EqualValues(t, n, got[b][0].ByteLen)
+	require.Equal(t, src.Bytes, dst.Bytes[:n])
+}
+
+func owns(h *host, q *nic.QP) bool { return h.nic == q.NIC() }
+
+// TestCMReject_R12: the listener refuses with reason 28 and data; the caller sees both, and no
+// connection remains on either side.
+func TestCMReject_R12(t *testing.T) {
+	p := newCMPair(t, pairConfig{}, simCM)
+	require.NoError(t, p.cms[1].Listen(5001, 4))
+	qa := newQP(t, p.hs[0])
+	_, err := p.cms[0].Connect(qa, p.connectParams(1, 5001, []byte("hello")))
+	require.NoError(t, err)
+	req := p.event(t, 1, regs.CMEventRequest)
+	require.Equal(t, padded([]byte("hello"), nic.MaxConnectData), req.Data)
+	rejData := pattern(3, nic.MaxRejectData)
+	require.NoError(t, p.cms[1].Reject(req.Conn, regs.CMRejReasonConsumerDefined, rejData))
+	rej := p.event(t, 0, regs.CMEventRejected)
+	require.Equal(t, regs.CMRejReasonConsumerDefined, rej.Reason)
+	require.Equal(t, rejData, rej.Data)
+	// The request is gone: accepting it now is refused.
+	err = p.cms[1].Accept(req.Conn, newQP(t, p.hs[1]), nic.AcceptParams{Transport: nic.DefaultTransport})
+	var ce *nic.CMError
+	require.True(t, errors.As(err, &ce), "%v", err)
+	require.Equal(t, regs.CMStatusBadState, ce.Status)
+}
+
+// TestCMNoListener_R5: a request to a port nobody listens on is refused by the NIC with reason 8
+// (invalid service ID), which the sockets layer maps to WSAECONNRESET.
+func TestCMNoListener_R5(t *testing.T) {
+	p := newCMPair(t, pairConfig{}, simCM)
+	qa := newQP(t, p.hs[0])
+	_, err := p.cms[0].Connect(qa, p.connectParams(1, 6000, nil))
+	require.NoError(t, err)
+	rej := p.event(t, 0, regs.CMEventRejected)
+	require.Equal(t, regs.CMRejReasonInvalidServiceID, rej.Reason)
+	p.noEvent(t, 1)
+	k, err := p.cms[1].Counters()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, k.Refused)
+}
+
+// TestCMNoPeer_R5: with nobody at the address, the request is resent MaxRetries times, then the
+// caller sees TIMED_OUT (WSAETIMEDOUT: the switch may fall back to TCP).
+func TestCMNoPeer_R5(t *testing.T) {
+	p := newCMPair(t, pairConfig{}, simCM)
+	require.NoError(t, p.cms[1].Close()) // the peer's CM is off: its NIC drops every MAD
+	qa := newQP(t, p.hs[0])
+	_, err := p.cms[0].Connect(qa, p.connectParams(1, 5000, nil))
+	require.NoError(t, err)
+	to := p.event(t, 0, regs.CMEventTimedOut)
+	require.Equal(t, regs.CMRejReasonTimeout, to.Reason)
+	k, err := p.cms[0].Counters()
+	require.NoError(t, err)
+	require.EqualValues(t, simCM.MaxRetries, k.Resends)
+	require.EqualValues(t, 1, k.Timeouts)
+	// REQ, three resends, and the REJ (timeout) that withdraws it.
+	require.EqualValues(t, simCM.MaxRetries+2, k.MADsTx)
+}
+
+// TestCMDeferThenAccept_R22: DEFER sends an MRA; the caller waits past its response timeout
+// without giving up or resending, and a later ACCEPT establishes the connection.
+func TestCMDeferThenAccept_R22(t *testing.T) {
+	p := newCMPair(t, pairConfig{}, simCM)
+	require.NoError(t, p.cms[1].Listen(5002, 4))
+	qa := newQP(t, p.hs[0])
+	_, err := p.cms[0].Connect(qa, p.connectParams(1, 5002, []byte("later")))
+	require.NoError(t, err)
+	req := p.event(t, 1, regs.CMEventRequest)
+	require.NoError(t, p.cms[1].Defer(req.Conn))
+	// Four response timeouts (of 65.5 us at 156.25 MHz): without the MRA the caller would have
+	// given up after three resends.
+	require.NoError(t, p.fab.Step(4*16*640+2000))
+	p.noEvent(t, 0)
+	k, err := p.cms[0].Counters()
+	require.NoError(t, err)
+	require.Zero(t, k.Timeouts)
+	qb := newQP(t, p.hs[1])
+	require.NoError(t, p.cms[1].Accept(req.Conn, qb, nic.AcceptParams{UDPSource: 0xC200, StartPSN: 7,
+		Transport: nic.DefaultTransport}))
+	p.event(t, 0, regs.CMEventEstablished)
+	p.event(t, 1, regs.CMEventEstablished)
+	exchange(t, p, qa, qb, 100)
+}
+
+// TestCMDeferThenReject_R22_R12: a deferred request may still be refused.
+func TestCMDeferThenReject_R22_R12(t *testing.T) {
+	p := newCMPair(t, pairConfig{}, simCM)
+	require.NoError(t, p.cms[1].Listen(5003, 4))
+	_, err := p.cms[0].Connect(newQP(t, p.hs[0]), p.connectParams(1, 5003, nil))
+	require.NoError(t, err)
+	req := p.event(t, 1, regs.CMEventRequest)
+	require.NoError(t, p.cms[1].Defer(req.Conn))
+	require.NoError(t, p.fab.Step(20000))
+	require.NoError(t, p.cms[1].Reject(req.Conn, regs.CMRejReasonConsumerDefined, []byte("no")))
+	rej := p.event(t, 0, regs.CMEventRejected)
+	require.Equal(t, regs.CMRejReasonConsumerDefined, rej.Reason)
+	require.Equal(t, padded([]byte("no"), nic.MaxRejectData), rej.Data)
+}
+
+// TestCMBacklogFull_R18: with a backlog of 2, a third request waiting at the same time is
+// refused by the NIC (reason 3), while the two accepted ones proceed and carry data.
+func TestCMBacklogFull_R18(t *testing.T) {
+	p := newCMPair(t, pairConfig{}, simCM)
+	require.NoError(t, p.cms[1].Listen(5004, 2))
+	var qas [3]*nic.QP
+	for i := range qas {
+		qas[i] = newQP(t, p.hs[0])
+		_, err := p.cms[0].Connect(qas[i], p.connectParams(1, 5004, []byte{byte(i)}))
+		require.NoError(t, err)
+	}
+	r0 := p.event(t, 1, regs.CMEventRequest)
+	r1 := p.event(t, 1, regs.CMEventRequest)
+	rej := p.event(t, 0, regs.CMEventRejected)
+	require.Equal(t, regs.CMRejReasonNoResources, rej.Reason)
+	require.Equal(t, qas[2].Num(), rej.Conn.Num())
+	var qbs [2]*nic.QP
+	for i, r := range []nic.Event{r0, r1} {
+		qbs[i] = newQP(t, p.hs[1])
+		require.NoError(t, p.cms[1].Accept(r.Conn, qbs[i], nic.AcceptParams{UDPSource: 0xC200, StartPSN: 9,
+			Transport: nic.DefaultTransport}))
+	}
+	for range 2 {
+		p.event(t, 0, regs.CMEventEstablished)
+		p.event(t, 1, regs.CMEventEstablished)
+	}
+	exchange(t, p, qas[0], qbs[0], 500)
+	exchange(t, p, qbs[1], qas[1], 500)
+	// The backlog has room again: a new request is reported.
+	_, err := p.cms[0].Connect(newQP(t, p.hs[0]), p.connectParams(1, 5004, nil))
+	require.NoError(t, err)
+	p.event(t, 1, regs.CMEventRequest)
+}
+
+// TestCMDisconnectData_R26: either side disconnects with data; the other sees the request with
+// the data byte-exact, the initiator sees the disconnect complete, both QPs stop.
+func TestCMDisconnectData_R26(t *testing.T) {
+	p := newCMPair(t, pairConfig{}, simCM)
+	require.NoError(t, p.cms[1].Listen(5005, 4))
+	for initiator := 0; initiator < 2; initiator++ {
+		qa, qb, ida, idb := p.dial(t, 5005, nil, nil)
+		exchange(t, p, qa, qb, 64)
+		ids := [2]nic.ConnID{ida, idb}
+		data := pattern(int64(10+initiator), nic.MaxDisconnectData)
+		require.NoError(t, p.cms[initiator].Disconnect(ids[initiator], data))
+		dreq := p.event(t, 1-initiator, regs.CMEventDisconnectRequest)
+		require.Equal(t, ids[1-initiator], dreq.Conn)
+		require.Equal(t, data, dreq.Data)
+		done := p.event(t, initiator, regs.CMEventDisconnected)
+		require.Equal(t, ids[initiator], done.Conn)
+		for _, q := range []*nic.QP{qa, qb} {
+			st, err := q.State()
+			require.NoError(t, err)
+			require.False(t, st.RTS, "qp %d stopped", q.Num())
+		}
+		// Disconnecting again is refused: the connection is gone.
+		err := p.cms[initiator].Disconnect(ids[initiator], nil)
+		var ce *nic.CMError
+		require.True(t, errors.As(err, &ce), "%v", err)
+	}
+}
