@@ -15,8 +15,8 @@ type Binding struct {
 }
 
 func (s *Sysfs) write(path, data string) error {
-	if s.writeFile != nil {
-		return s.writeFile(path, []byte(data))
+	if s.WriteFile != nil {
+		return s.WriteFile(path, []byte(data))
 	}
 	return os.WriteFile(path, []byte(data), 0)
 }

@@ -22,8 +22,9 @@ type Sysfs struct {
 	// Root is the sysfs mount point ("" means DefaultSysfs).
 	Root string
 
-	// writeFile writes a sysfs attribute; tests replace it with a fake kernel.
-	writeFile func(path string, data []byte) error
+	// WriteFile writes a sysfs attribute (nil means os.WriteFile). Tests stand a fake kernel
+	// here (see vfiotest.Tree.Write), since writing a fake tree makes no driver move.
+	WriteFile func(path string, data []byte) error
 }
 
 // Function is one PCI function as sysfs describes it.
