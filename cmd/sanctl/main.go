@@ -6,6 +6,10 @@
 //	sanctl sim exchange [--pcap FILE] [--pmtu N] [--latency CYCLES] [--sizes N,N,...]
 //	        run a scripted SEND/RECV exchange between two simulated NICs on one clock and
 //	        check every message; optionally capture the link to a pcap file
+//	sanctl devices
+//	        list the PCI functions with their drivers and IOMMU groups, marking SAN NICs
+//	sanctl bind BDF / sanctl unbind BDF
+//	        hand a PCI function to vfio-pci for the VFIO driver, or give it back to the kernel
 //	sanctl capture check FILE...
 //	        check with tshark that every frame decodes as RoCEv2, with no expert errors and
 //	        a correct ICRC

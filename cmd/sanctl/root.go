@@ -39,6 +39,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newSimCmd(a))
 	root.AddCommand(newCaptureCmd(a))
 	root.AddCommand(newBenchCmd(a))
+	root.AddCommand(newDeviceCmds(a)...)
 	return root
 }
 
