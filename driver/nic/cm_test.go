@@ -21,12 +21,13 @@ type cmPair struct {
 	fab *sim.Fabric
 	hs  [2]*host
 	cms [2]*nic.CM
+	tr  nic.Transport // the connections' transport settings
 }
 
 func newCMPair(t *testing.T, pc pairConfig, cfg nic.CMConfig) *cmPair {
 	t.Helper()
 	fab, hs := newPair(t, pc)
-	p := &cmPair{fab: fab, hs: hs}
+	p := &cmPair{fab: fab, hs: hs, tr: nic.DefaultTransport}
 	for i, h := range hs {
 		cm, err := h.nic.OpenCM(cfg)
 		require.NoError(t, err)
@@ -56,7 +57,7 @@ func (p *cmPair) noEvent(t *testing.T, i int) {
 func (p *cmPair) connectParams(to int, port uint16, data []byte) nic.ConnectParams {
 	h := p.hs[to]
 	return nic.ConnectParams{Dst: h.ip, DstMAC: h.mac, Port: port, SrcPort: 40000 + port,
-		UDPSource: 0xC100, StartPSN: 0x123456, Transport: nic.DefaultTransport, Data: data}
+		UDPSource: 0xC100, StartPSN: 0x123456, Transport: p.tr, Data: data}
 }
 
 func newQP(t *testing.T, h *host) *nic.QP {
@@ -307,4 +308,55 @@ func TestCMDisconnectData_R26(t *testing.T) {
 		var ce *nic.CMError
 		require.True(t, errors.As(err, &ce), "%v", err)
 	}
+}
+
+// TestCMLossyLink: with MADs (and data) dropped, duplicated, reordered and corrupted on both
+// directions of the link, every connection is still set up exactly once (no duplicate REQUEST
+// from a resent or duplicated REQ), carries its data, and is torn down; resends did the work.
+func TestCMLossyLink(t *testing.T) {
+	const seed = 5150
+	t.Logf("seed %d", seed)
+	cfg := simCM
+	cfg.MaxRetries = 10
+	p := newCMPair(t, pairConfig{seed: seed}, cfg)
+	p.tr = lossyTransport
+	for dir := 0; dir < 2; dir++ {
+		f, err := sim.FaultsOfKind("mixed", 0.15, seed+uint64(dir))
+		require.NoError(t, err)
+		require.NoError(t, p.fab.SetFaults(p.hs[dir].dev, p.hs[1-dir].dev, f))
+	}
+	require.NoError(t, p.cms[1].Listen(7000, 16))
+	const conns = 12
+	for i := 0; i < conns; i++ {
+		qa := newQP(t, p.hs[0])
+		ida, err := p.cms[0].Connect(qa, p.connectParams(1, 7000, []byte{byte(i)}))
+		require.NoError(t, err)
+		req := p.event(t, 1, regs.CMEventRequest)
+		require.Equal(t, padded([]byte{byte(i)}, nic.MaxConnectData), req.Data, "connection %d: its own request", i)
+		qb := newQP(t, p.hs[1])
+		require.NoError(t, p.cms[1].Accept(req.Conn, qb, nic.AcceptParams{UDPSource: 0xC200, StartPSN: uint32(i),
+			Transport: lossyTransport, Data: []byte{0xA0 | byte(i)}}))
+		est := p.event(t, 0, regs.CMEventEstablished)
+		require.Equal(t, ida, est.Conn)
+		require.Equal(t, padded([]byte{0xA0 | byte(i)}, nic.MaxAcceptData), est.Data)
+		p.event(t, 1, regs.CMEventEstablished)
+		exchange(t, p, qa, qb, 2000)
+		require.NoError(t, p.cms[0].Disconnect(ida, []byte{0xD0 | byte(i)}))
+		dreq := p.event(t, 1, regs.CMEventDisconnectRequest)
+		require.Equal(t, req.Conn, dreq.Conn)
+		p.event(t, 0, regs.CMEventDisconnected)
+	}
+	// Let late duplicates arrive and every TIMEWAIT end: still no extra event anywhere.
+	require.NoError(t, p.fab.Step(200_000))
+	p.noEvent(t, 0)
+	p.noEvent(t, 1)
+	var resends uint32
+	for i := range p.cms {
+		k, err := p.cms[i].Counters()
+		require.NoError(t, err)
+		require.Zero(t, k.Timeouts, "host %d", i)
+		resends += k.Resends
+		t.Logf("host %d: %+v", i, k)
+	}
+	require.NotZero(t, resends, "the faults made the CM resend")
 }

@@ -976,7 +976,8 @@ always @(posedge clk) begin
 
         E_IDLE: begin
             clear_actions;
-            if (rx_full_reg) begin
+            // (rx_done clears the buffer at the end of this cycle: the MAD was taken already.)
+            if (rx_full_reg && !rx_done) begin
                 e_state <= E_RX;
             end else if (en_reg && cfg_enable && cmd_ci_reg != cmd_pi_reg) begin
                 rd_req_reg <= 1'b1;
