@@ -99,7 +99,7 @@ $(MODEL): $(RTL_SRCS) $(RTL_HDRS) verilator/common.f verilator/model.f verilator
 
 # Per-block unit-test models: each RTL block Verilated on its own, with a wrapper (written by
 # verilator/dutgen from the Verilated port list) that lets Go tests drive it port by port.
-DUTS := san_csr san_icrc san_sync_fifo san_tx_builder san_rx_parser san_sq_engine san_rq_engine san_cq_writer san_dma_mux san_completer
+DUTS := san_csr san_icrc san_sync_fifo san_tx_builder san_rx_parser san_sq_engine san_rq_engine san_cq_writer san_dma_mux san_completer san_cm_engine
 DUT_DIR := $(MODEL_DIR)/dut
 DUT_LIBS := $(DUTS:%=$(DUT_DIR)/%/libdut.so)
 VERILATOR_INC = $(shell verilator --getenv VERILATOR_ROOT)/include
@@ -142,6 +142,8 @@ conformance: $(MODEL) $(SANCTL) | deps
 	$(SANCTL) sim exchange --drop 0.05 --late-recv 20000 --seed 3 --pcap $(BUILD)/pcap/lossy-rnr.pcap
 	$(SANCTL) capture check $(BUILD)/pcap/exchange-*.pcap
 	$(SANCTL) capture check --expect seq-nak,rnr-nak $(BUILD)/pcap/lossy-rnr.pcap
+	$(SANCTL) sim cm --pcap $(BUILD)/pcap/cm.pcap
+	$(SANCTL) capture check --expect cm $(BUILD)/pcap/cm.pcap
 
 run: $(MODEL) $(SANCTL)
 	$(SANCTL) sim info

@@ -320,5 +320,20 @@ func SimBench(c SimConfig) ([]Figure, error) {
 	}
 	figs = append(figs, Figure{"goodput_1pct", gp, "fraction", "record",
 		"300 x 1 KiB messages, 1 % of frames dropped each way, vs the same over a clean link"})
+
+	setup, contexts, err := cmSetup(c)
+	if err != nil {
+		return nil, err
+	}
+	figs = append(figs, Figure{"cm_setup", float64(setup), "cycles", "<= 1000",
+		"CONNECT call -> REQUEST event, plus ACCEPT call -> both ESTABLISHED events (REQ/REP/RTU); PCIe-like DMA"})
+	rate, err := cmRate(c, 200)
+	if err != nil {
+		return nil, err
+	}
+	figs = append(figs, Figure{"cm_rate", rate, "setups/s", ">= 100000",
+		"200 setups, CONNECTs kept 16 ahead, each REQUEST accepted as it arrives; one NIC pair, host commands included"})
+	figs = append(figs, Figure{"qps", float64(contexts), "contexts", ">= 256",
+		"connection contexts in the reference build (BUILD_N_QP); numbers 0 and 1 are never handed out"})
 	return figs, nil
 }

@@ -21,11 +21,50 @@ type CaptureReport struct {
 	RoCE   int    `json:"roce"`
 	// Acknowledgements as tshark decodes their AETH: ACKs, NAKs (PSN sequence error), RNR NAKs
 	// and other NAKs.
-	ACKs      int      `json:"acks"`
-	SeqNAKs   int      `json:"seq_naks"`
-	RNRNAKs   int      `json:"rnr_naks"`
-	OtherNAKs int      `json:"other_naks"`
-	Errors    []string `json:"errors,omitempty"`
+	ACKs      int `json:"acks"`
+	SeqNAKs   int `json:"seq_naks"`
+	RNRNAKs   int `json:"rnr_naks"`
+	OtherNAKs int `json:"other_naks"`
+	// CM MADs as tshark decodes them, by message (ConnectRequest, ...), and the connections
+	// whose data frames used exactly the QPNs and first PSNs their REQ and REP announced.
+	CM          map[string]int `json:"cm,omitempty"`
+	Connections int            `json:"connections,omitempty"`
+	Errors      []string       `json:"errors,omitempty"`
+}
+
+// cmNames are the CM attributes tshark names, by attribute ID.
+var cmNames = map[uint64]string{0x10: "ConnectRequest", 0x11: "MsgRcptAck", 0x12: "ConnectReject",
+	0x13: "ConnectReply", 0x14: "ReadyToUse", 0x15: "DisconnectRequest", 0x16: "DisconnectReply"}
+
+// Expect checks that the capture holds what kinds names: seq-nak, rnr-nak (acknowledgements),
+// or cm (every CM message of a connection's life: request, reply, ready to use, reject,
+// disconnect request and reply, and at least one connection whose data matched its CM).
+func (rep CaptureReport) Expect(kinds []string) error {
+	for _, k := range kinds {
+		switch k {
+		case "seq-nak":
+			if rep.SeqNAKs == 0 {
+				return fmt.Errorf("%w: %s: no PSN sequence NAK", ErrCapture, rep.File)
+			}
+		case "rnr-nak":
+			if rep.RNRNAKs == 0 {
+				return fmt.Errorf("%w: %s: no RNR NAK", ErrCapture, rep.File)
+			}
+		case "cm":
+			for _, m := range []string{"ConnectRequest", "ConnectReply", "ReadyToUse", "ConnectReject",
+				"DisconnectRequest", "DisconnectReply"} {
+				if rep.CM[m] == 0 {
+					return fmt.Errorf("%w: %s: no CM %s", ErrCapture, rep.File, m)
+				}
+			}
+			if rep.Connections == 0 {
+				return fmt.Errorf("%w: %s: no connection's data matched its REQ/REP", ErrCapture, rep.File)
+			}
+		default:
+			return fmt.Errorf("expect %q: the kinds are seq-nak, rnr-nak and cm", k)
+		}
+	}
+	return nil
 }
 
 // ErrCapture means a capture holds frames that are not clean RoCEv2.
@@ -114,6 +153,9 @@ func CheckCapture(path string) (CaptureReport, error) {
 			}
 		}
 	}
+	if err := checkCM(&rep, off, path); err != nil {
+		return rep, err
+	}
 	expert, err := tshark(append(off, "-r", path, "-q", "-z", "expert")...)
 	if err != nil {
 		return rep, err
@@ -165,4 +207,101 @@ func payloadGuessers() ([]string, error) {
 		}
 	}
 	return off, nil
+}
+
+// checkCM decodes the capture's CM MADs with tshark: each REQ must carry the IP CM service ID
+// (prefix 0000000001, protocol TCP), and the RC data frames between two addresses must use the
+// QPN the receiving side announced (REQ or REP LocalQPN) and begin at the PSN the sending side
+// announced (StartingPSN).
+func checkCM(rep *CaptureReport, off []string, path string) error {
+	out, err := tshark(append(off, "-r", path, "-T", "fields", "-E", "separator=/t", "-E", "occurrence=f",
+		"-e", "frame.number", "-e", "ip.src", "-e", "ip.dst", "-e", "infiniband.bth.opcode", "-e", "infiniband.bth.destqp",
+		"-e", "infiniband.bth.psn", "-e", "infiniband.mad.attributeid",
+		"-e", "infiniband.cm.req.serviceid.prefix", "-e", "infiniband.cm.req.serviceid.protocol",
+		"-e", "infiniband.cm.req.localqpn", "-e", "infiniband.cm.req.startpsn",
+		"-e", "infiniband.cm.rep.localqpn", "-e", "infiniband.cm.rep.startpsn")...)
+	if err != nil {
+		return err
+	}
+	type side struct{ qpn, psn uint64 }
+	announced := map[string]side{} // by IP: what its last REQ/REP announced
+	firstPSN := map[string]bool{}  // flows (src>dst) whose first data frame was checked
+	matched := map[string]bool{}
+	num := func(s string) (uint64, bool) {
+		v, err := strconv.ParseUint(s, 0, 64)
+		return v, err == nil
+	}
+	for _, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		cols := strings.Split(line, "\t")
+		if len(cols) != 13 {
+			continue
+		}
+		fail := func(format string, args ...any) {
+			rep.Errors = append(rep.Errors, "frame "+cols[0]+": "+fmt.Sprintf(format, args...))
+		}
+		src, dst := cols[1], cols[2]
+		op, _ := num(cols[3])
+		if attr, ok := num(cols[6]); ok && op == 0x64 {
+			name, known := cmNames[attr]
+			if !known {
+				fail("CM attribute 0x%x", attr)
+				continue
+			}
+			if rep.CM == nil {
+				rep.CM = map[string]int{}
+			}
+			rep.CM[name]++
+			switch attr {
+			case 0x10:
+				if strings.TrimPrefix(cols[7], "0x") != "0000000001" {
+					fail("REQ service ID prefix %q is not the IP CM one", cols[7])
+				}
+				if cols[8] != "0x06" {
+					fail("REQ service ID protocol %q is not TCP", cols[8])
+				}
+				q, ok1 := num(cols[9])
+				p, ok2 := num(cols[10])
+				if !ok1 || !ok2 {
+					fail("REQ without LocalQPN/StartingPSN")
+				}
+				announced[src] = side{q, p}
+			case 0x13:
+				q, ok1 := num(cols[11])
+				p, ok2 := num(cols[12])
+				if !ok1 || !ok2 {
+					fail("REP without LocalQPN/StartingPSN")
+				}
+				announced[src] = side{q, p}
+			}
+			continue
+		}
+		if op > 5 { // RC SEND opcodes 0..5 carry data; ACKs and the rest are not checked here
+			continue
+		}
+		qp, _ := num(cols[4])
+		psn, _ := num(cols[5])
+		to, okTo := announced[dst]
+		from, okFrom := announced[src]
+		if !okTo || !okFrom {
+			continue // a connection loaded without the CM
+		}
+		if qp != to.qpn {
+			fail("data to QP %d, but %s announced QP %d", qp, dst, to.qpn)
+			continue
+		}
+		flow := src + ">" + dst
+		if !firstPSN[flow] {
+			firstPSN[flow] = true
+			if psn != from.psn {
+				fail("first data PSN %d, but %s announced %d", psn, src, from.psn)
+				continue
+			}
+			matched[flow] = true
+		}
+	}
+	rep.Connections = len(matched) / 2
+	if len(matched)%2 == 1 {
+		rep.Connections++
+	}
+	return nil
 }

@@ -374,7 +374,7 @@ func (c *CM) Wait(ctx context.Context) (Event, error) {
 		if err != nil {
 			return Event{}, fmt.Errorf("cm wait: %w", err)
 		}
-		if _, ok, err = c.peek(); ok || err != nil {
+		if c.Pending() {
 			continue
 		}
 		if _, err := c.nic.dev.WaitInterrupt(ctx, c.cfg.Vector); err != nil {
@@ -383,12 +383,12 @@ func (c *CM) Wait(ctx context.Context) (Event, error) {
 	}
 }
 
-// peek reports whether an event is waiting, without taking it.
-func (c *CM) peek() (struct{}, bool, error) {
+// Pending reports whether an event is waiting, without taking it (nor touching the device).
+func (c *CM) Pending() bool {
 	c.emu.Lock()
 	defer c.emu.Unlock()
 	e := regs.EQE(c.eq.slot(c.eqCI))
-	return struct{}{}, uint16(e.FlagsPhase()) != c.eq.lap(c.eqCI), nil
+	return uint16(e.FlagsPhase()) != c.eq.lap(c.eqCI)
 }
 
 // CMCounters are the connection manager's counters (each wraps modulo 2^32).

@@ -33,14 +33,15 @@ func TestIdentityThroughDevice(t *testing.T) {
 	assert.Equal(t, uint32(regs.NICType), read(t, d, regs.NICBlkType))
 	assert.Equal(t, regs.VersionWord(regs.NICVersionMajor, regs.NICVersionMinor, regs.NICVersionPatch),
 		read(t, d, regs.NICBlkVersion))
-	// The chain of register blocks: nic, port, qpc, end.
+	// The chain of register blocks: nic, port, qpc, cm, end.
 	next := read(t, d, regs.NICBlkNext)
-	for _, b := range []struct{ base, typ uint32 }{{regs.PortBase, regs.PortType}, {regs.QpcBase, regs.QpcType}} {
+	for _, b := range []struct{ base, typ uint32 }{{regs.PortBase, regs.PortType}, {regs.QpcBase, regs.QpcType},
+		{regs.CMBase, regs.CMType}} {
 		require.Equal(t, b.base, next)
 		assert.Equal(t, b.typ, read(t, d, uint64(next)))
 		next = read(t, d, uint64(next)+8)
 	}
-	assert.Equal(t, uint32(0), next, "qpc ends the chain")
+	assert.Equal(t, uint32(0), next, "cm ends the chain")
 	assert.Equal(t, uint32(regs.ContractID), read(t, d, regs.NICContractID), "model built from another contract: run make")
 	// The reference build the Makefile verilates.
 	assert.Equal(t, uint32(64), read(t, d, regs.NICBuildDataWidth))

@@ -1,0 +1,34 @@
+package ctrl
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestSimCM: the scripted run covers REJ 8, REJ 28, MRA, REQ/REP/RTU with data, data both ways
+// and DREQ/DREP, and tshark decodes its capture as clean RoCEv2 with every CM message and the
+// QPNs and PSNs the data frames then use.
+func TestSimCM(t *testing.T) {
+	pcap := filepath.Join(t.TempDir(), "cm.pcap")
+	rep, err := SimCM(SimConfig{}, pcap)
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.Connections)
+	require.Equal(t, 2, rep.Rejected)
+	crep, err := CheckCapture(pcap)
+	require.NoError(t, err, "%+v", crep)
+	require.NoError(t, crep.Expect([]string{"cm"}))
+	t.Logf("%+v", crep)
+}
+
+// TestCMBenchFigures: the connection figures are measured, not assumed.
+func TestCMBenchFigures(t *testing.T) {
+	setup, contexts, err := cmSetup(SimConfig{})
+	require.NoError(t, err)
+	require.Greater(t, setup, uint64(100))
+	require.Equal(t, 256, contexts)
+	rate, err := cmRate(SimConfig{}, 20)
+	require.NoError(t, err)
+	require.Greater(t, rate, 1000.0)
+}
