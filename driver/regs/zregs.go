@@ -9,7 +9,7 @@ import (
 )
 
 // ContractID is the CRC-32 of hw/regs/san_nic.yaml; the NIC reports its own copy in NICContractID.
-const ContractID = 0xB4284939
+const ContractID = 0x643F2D29
 
 // Block nic: Identity, build parameters, control and status of the whole NIC. Always the first block.
 const (
@@ -320,7 +320,7 @@ var Registers = []Register{
 	{Block: "nic", Name: "BLK_TYPE", Offset: 0x0000, Access: ReadOnly, Reset: 0x53414E43, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BLK_VERSION", Offset: 0x0004, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BLK_NEXT", Offset: 0x0008, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
-	{Block: "nic", Name: "CONTRACT_ID", Offset: 0x000C, Access: ReadOnly, Reset: 0xB4284939, ResetKnown: true, ResetParam: ""},
+	{Block: "nic", Name: "CONTRACT_ID", Offset: 0x000C, Access: ReadOnly, Reset: 0x643F2D29, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BUILD_DATA_WIDTH", Offset: 0x0010, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "DATA_WIDTH"},
 	{Block: "nic", Name: "BUILD_N_QP", Offset: 0x0014, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "N_QP"},
 	{Block: "nic", Name: "BUILD_CLK_KHZ", Offset: 0x0018, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "CLK_KHZ"},
@@ -1175,7 +1175,7 @@ func (s EQE) PdataLen() uint8 { return s[1] }
 // SetPdataLen sets the PDATA_LEN field.
 func (s EQE) SetPdataLen(v uint8) { s[1] = v }
 
-// Port returns the PORT field: REQUEST: the local (listening) port; otherwise the connection's local port (0 on the active side).
+// Port returns the PORT field: The connection's local port: the listening port on the passive side, the caller's source port on the active side.
 func (s EQE) Port() uint16 { return binary.LittleEndian.Uint16(s[2:]) }
 
 // SetPort sets the PORT field.

@@ -6,7 +6,7 @@
 /* verilator lint_off UNUSEDPARAM */
 
 // CRC-32 of hw/regs/san_nic.yaml
-localparam [31:0] SAN_CONTRACT_ID = 32'hB4284939;
+localparam [31:0] SAN_CONTRACT_ID = 32'h643F2D29;
 
 // Block nic: Identity, build parameters, control and status of the whole NIC. Always the first block.
 localparam [31:0] SAN_NIC_TYPE = 32'h53414E43;
