@@ -360,3 +360,111 @@ func TestCMLossyLink(t *testing.T) {
 	}
 	require.NotZero(t, resends, "the faults made the CM resend")
 }
+
+// TestCMManyConnections: every connection context the build has (all but numbers 0 and 1) set
+// up at once from one side, each used for a message, then all torn down; the numbers are free
+// again afterwards (a further round fits).
+func TestCMManyConnections(t *testing.T) {
+	p := newCMPair(t, pairConfig{hostMemory: 64 << 20}, nic.CMConfig{Commands: 64, Events: 1024, Vector: 7,
+		ResponseTimeout: 8, MaxRetries: 3, DeferTimeout: 12})
+	n := int(p.hs[0].nic.Identity().NQP) - 2
+	require.NoError(t, p.cms[1].Listen(9000, n))
+	cfg := nic.QPConfig{SQEntries: 2, RQEntries: 2, Vector: 3}
+	qas := map[nic.ConnID]*nic.QP{}
+	qbs := map[nic.ConnID]*nic.QP{}
+	peerQPN := map[*nic.QP]int{} // each QP's peer's number, from the events
+	for i := 0; i < n; i++ {
+		q, err := p.hs[0].nic.NewQP(cfg)
+		require.NoError(t, err)
+		id, err := p.cms[0].Connect(q, p.connectParams(1, 9000, []byte{byte(i), byte(i >> 8)}))
+		require.NoError(t, err, "connection %d", i)
+		qas[id] = q
+	}
+	// One more finds no free context on the active side.
+	_, err := p.cms[0].Connect(newQP(t, p.hs[0]), p.connectParams(1, 9000, nil))
+	var ce *nic.CMError
+	require.True(t, errors.As(err, &ce), "%v", err)
+	require.Equal(t, regs.CMStatusNoContext, ce.Status)
+	est := [2]int{}
+	for est[0] < n || est[1] < n {
+		for side := 0; side < 2; side++ {
+			ev, ok, err := p.cms[side].Poll()
+			require.NoError(t, err)
+			if !ok {
+				continue
+			}
+			switch {
+			case side == 1 && ev.Type == regs.CMEventRequest:
+				q, err := p.hs[1].nic.NewQP(cfg)
+				require.NoError(t, err)
+				require.NoError(t, p.cms[1].Accept(ev.Conn, q, nic.AcceptParams{UDPSource: 0xC200,
+					StartPSN: uint32(ev.Conn.Num()), Transport: p.tr}))
+				qbs[ev.Conn] = q
+				peerQPN[q] = int(ev.PeerQPN)
+			case ev.Type == regs.CMEventEstablished:
+				est[side]++
+				if side == 0 {
+					require.Contains(t, qas, ev.Conn)
+					peerQPN[qas[ev.Conn]] = int(ev.PeerQPN)
+				}
+			default:
+				t.Fatalf("host %d: unexpected %+v", side, ev)
+			}
+		}
+		require.NoError(t, p.fab.Step(32))
+	}
+	require.Len(t, qbs, n)
+	// A message on every connection, all at once, each way.
+	bufs := map[*nic.QP][]byte{}
+	want := map[*nic.QP]int{}
+	for _, qs := range []map[nic.ConnID]*nic.QP{qas, qbs} {
+		for _, q := range qs {
+			h := p.hs[0]
+			if !owns(h, q) {
+				h = p.hs[1]
+			}
+			src := alloc(t, h, 64)
+			dst := alloc(t, h, 64)
+			copy(src.Bytes, pattern(int64(q.Num()), 64))
+			bufs[q] = dst.Bytes
+			require.NoError(t, q.PostRecv(nic.RecvWR{WRID: 1, Addr: dst.IOVA, Length: 64}))
+			require.NoError(t, q.PostSend(nic.SendWR{WRID: 2, Addr: src.IOVA, Length: 64, Signaled: true}))
+			want[q] = 2
+		}
+	}
+	got := collect(t, p.fab, 5_000_000, want)
+	for q, cs := range got {
+		for _, c := range cs {
+			require.Equal(t, regs.CQEStatusOk, c.Status, "qp %d: %+v", q.Num(), c)
+		}
+	}
+	// Each QP received its own peer's message (each sent a pattern seeded by its number).
+	for q, b := range bufs {
+		require.Equal(t, pattern(int64(peerQPN[q]), 64), b, "qp %d from qp %d", q.Num(), peerQPN[q])
+	}
+	for id := range qas {
+		require.NoError(t, p.cms[0].Disconnect(id, nil))
+	}
+	done := [2]int{}
+	for done[0] < n || done[1] < n {
+		for side := 0; side < 2; side++ {
+			ev, ok, err := p.cms[side].Poll()
+			require.NoError(t, err)
+			if ok {
+				want := regs.CMEventDisconnected
+				if side == 1 {
+					want = regs.CMEventDisconnectRequest
+				}
+				require.Equal(t, want, ev.Type)
+				done[side]++
+			}
+		}
+		require.NoError(t, p.fab.Step(32))
+	}
+	// After TIMEWAIT every number is free again.
+	require.NoError(t, p.fab.Step(2*256*640+10_000))
+	q := newQP(t, p.hs[0])
+	_, err = p.cms[0].Connect(q, p.connectParams(1, 9000, nil))
+	require.NoError(t, err)
+	p.event(t, 1, regs.CMEventRequest)
+}
