@@ -226,7 +226,7 @@ func checkCM(rep *CaptureReport, off []string, path string) error {
 	type side struct{ qpn, psn uint64 }
 	announced := map[string]side{} // by IP: what its last REQ/REP announced
 	firstPSN := map[string]bool{}  // flows (src>dst) whose first data frame was checked
-	matched := map[string]bool{}
+	matched := map[[2]string]bool{} // address pairs with a flow that matched its CM
 	num := func(s string) (uint64, bool) {
 		v, err := strconv.ParseUint(s, 0, 64)
 		return v, err == nil
@@ -296,12 +296,10 @@ func checkCM(rep *CaptureReport, off []string, path string) error {
 				fail("first data PSN %d, but %s announced %d", psn, src, from.psn)
 				continue
 			}
-			matched[flow] = true
+			pair := [2]string{min(src, dst), max(src, dst)}
+			matched[pair] = true
 		}
 	}
-	rep.Connections = len(matched) / 2
-	if len(matched)%2 == 1 {
-		rep.Connections++
-	}
+	rep.Connections = len(matched)
 	return nil
 }

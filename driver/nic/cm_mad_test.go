@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sanoffload/san/driver/nic"
-	"github.com/sanoffload/san/driver/regs"
 	"github.com/sanoffload/san/hw/sim"
 	"github.com/sanoffload/san/hw/wire"
 )
@@ -144,5 +143,4 @@ func TestCMMalformedMADs(t *testing.T) {
 	exchange(t, p, qb, qa, 1000)
 	qa2, qb2, _, _ := p.dial(t, 5006, nil, nil)
 	exchange(t, p, qa2, qb2, 10)
-	_ = regs.CMEventRequest
 }

@@ -1458,7 +1458,6 @@ always @(posedge clk) begin
                 a_msg = c_state == C_REQ_SENT ? 2'd0 : 2'd1;
                 release_conn(c_state == C_REP_SENT);
                 mad_to_peer(M_REJ);
-                a_msg = a_msg;
                 a_reason = SAN_CM_REJ_REASON_TIMEOUT;
                 post_event(SAN_CM_EVENT_TIMED_OUT);
                 e_reason = SAN_CM_REJ_REASON_TIMEOUT;

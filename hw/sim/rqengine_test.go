@@ -382,6 +382,7 @@ func (g *rqGen) alloc(n, align int) uint64 {
 	a := g.next
 	g.next += n
 	if g.next+64 > len(g.mem) {
+		// The generator's memory is sized for its runs; running out is a bug in the test itself.
 		panic("rqGen: host memory exhausted")
 	}
 	return rqMemBase + uint64(a)

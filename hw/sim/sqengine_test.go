@@ -191,7 +191,7 @@ type sqConn struct {
 	qpn       int
 	ctx       *sqCtx
 	loading   bool
-	todo      []sqMsg
+	unposted  []sqMsg
 	passes    []*sqPass
 	recAt     []sqRecAt
 	fetchAt   []sqFetchAt
@@ -572,7 +572,7 @@ func (b *sqBench) drive() {
 	}
 	var ready []*sqConn
 	for _, c := range b.list {
-		if len(c.todo) > 0 && !c.loading && b.room(c) {
+		if len(c.unposted) > 0 && !c.loading && b.room(c) {
 			ready = append(ready, c)
 		}
 	}
@@ -580,9 +580,9 @@ func (b *sqBench) drive() {
 		return
 	}
 	c := ready[b.rng.Intn(len(ready))]
-	b.post(c, c.todo[0])
-	c.todo = c.todo[1:]
-	if len(c.todo) == 0 || !b.room(c) || b.rng.Intn(2) == 0 {
+	b.post(c, c.unposted[0])
+	c.unposted = c.unposted[1:]
+	if len(c.unposted) == 0 || !b.room(c) || b.rng.Intn(2) == 0 {
 		b.ring(c)
 	}
 }
@@ -1084,7 +1084,7 @@ func (b *sqBench) makeCmd() {
 		}
 		var busy []*sqConn
 		for _, q := range b.list {
-			if !q.loading && q.ctx.rts && !q.held && (len(q.todo) > 0 || q.ctx.unaIdx < len(q.ctx.wqes)) {
+			if !q.loading && q.ctx.rts && !q.held && (len(q.unposted) > 0 || q.ctx.unaIdx < len(q.ctx.wqes)) {
 				busy = append(busy, q)
 			}
 		}
@@ -1131,17 +1131,17 @@ func (b *sqBench) sendUna() bool {
 		d.Set("s_una_valid", 0)
 		return false
 	}
-	var todo []*sqCtx
+	var unposted []*sqCtx
 	for _, c := range b.list {
 		if x := c.ctx; x != nil && !c.loading && x.rts && (x.sentOff != x.unaOff || x.sentIdx != x.unaIdx) {
-			todo = append(todo, x)
+			unposted = append(unposted, x)
 		}
 	}
-	if len(todo) == 0 {
+	if len(unposted) == 0 {
 		d.Set("s_una_valid", 0)
 		return false
 	}
-	x := todo[b.rng.Intn(len(todo))]
+	x := unposted[b.rng.Intn(len(unposted))]
 	x.sentOff, x.sentIdx = x.unaOff, x.unaIdx
 	if p := x.c.cur(); p.ctx == x && p.back && x.unaOff > p.from+p.taken {
 		b.lateUna++
@@ -1308,7 +1308,7 @@ func (b *sqBench) moreDescs() bool {
 	}
 	for _, c := range b.list {
 		if c.ctx != nil {
-			if p := c.cur(); p.taken < len(p.pkts) || len(c.todo) > 0 {
+			if p := c.cur(); p.taken < len(p.pkts) || len(c.unposted) > 0 {
 				return true
 			}
 		}
@@ -1319,7 +1319,7 @@ func (b *sqBench) moreDescs() bool {
 // connIdle reports whether everything of c has been posted, rung, sent, recorded and
 // acknowledged.
 func (b *sqBench) connIdle(c *sqConn) bool {
-	if c.loading || len(c.todo) > 0 {
+	if c.loading || len(c.unposted) > 0 {
 		return false
 	}
 	x := c.ctx
@@ -1395,8 +1395,8 @@ func (b *sqBench) status() string {
 			continue
 		}
 		p := c.cur()
-		s += fmt.Sprintf(" QP%d rts %v held %v todo %d posted %d rung %d fetch %v passes %d desc %d/%d recAt %v"+
-			" hw %d una %d/%d sent %d/%d next %d;", c.qpn, x.rts, c.held, len(c.todo), len(x.wqes), x.rung, c.fetchAt,
+		s += fmt.Sprintf(" QP%d rts %v held %v unposted %d posted %d rung %d fetch %v passes %d desc %d/%d recAt %v"+
+			" hw %d una %d/%d sent %d/%d next %d;", c.qpn, x.rts, c.held, len(c.unposted), len(x.wqes), x.rung, c.fetchAt,
 			len(c.passes), p.taken, len(p.pkts), c.recAt, x.hw, x.unaOff, x.unaIdx, x.sentOff, x.sentIdx, x.next)
 	}
 	return s
@@ -1487,13 +1487,13 @@ func TestSqEngineMessages(t *testing.T) {
 					psn = 1<<24 - uint32(1+rng.Intn(8))
 				}
 				c := b.conn(q, uint(1+rng.Intn(4)), psn)
-				c.todo = sqRandMsgs(rng, tc.msgs, b.pmtu, true)
+				c.unposted = sqRandMsgs(rng, tc.msgs, b.pmtu, true)
 			}
 			// Every size of interest once more, and one 64 KiB message.
 			for _, n := range []int{0, 1, 63, 64, b.pmtu - 1, b.pmtu, b.pmtu + 1} {
-				b.conns[qpns[2]].todo = append(b.conns[qpns[2]].todo, sqSend(uint32(n), true))
+				b.conns[qpns[2]].unposted = append(b.conns[qpns[2]].unposted, sqSend(uint32(n), true))
 			}
-			b.conns[qpns[1]].todo = append(b.conns[qpns[1]].todo, sqSend(64<<10, true))
+			b.conns[qpns[1]].unposted = append(b.conns[qpns[1]].unposted, sqSend(64<<10, true))
 			b.run(2000000)
 			t.Logf("%d packets, %d records, %d payload bytes, %d cycles", b.descs, b.recs, b.payBytes, b.d.Cycles())
 		})
@@ -1512,7 +1512,7 @@ func TestSqEngineErrors(t *testing.T) {
 	b.latency, b.dataStall, b.txStall, b.payStall, b.recStall = 20, 20, 20, 20, 20
 	c := b.conn(5, 3, 1<<24-2)
 	for _, sig := range []bool{false, true} {
-		c.todo = append(c.todo,
+		c.unposted = append(c.unposted,
 			sqMsg{len: 100, opcode: 1, sig: sig, payErr: -1},
 			sqSend(300, sig),
 			sqMsg{len: 1 << 31, sig: sig, payErr: -1},
@@ -1608,19 +1608,19 @@ func TestSqEngineContextLoad(t *testing.T) {
 	b.waitLoads()
 	for round := 0; round < 16; round++ {
 		for _, o := range others {
-			o.todo = append(o.todo, sqRandMsgs(rng, 4, b.pmtu, false)...)
+			o.unposted = append(o.unposted, sqRandMsgs(rng, 4, b.pmtu, false)...)
 		}
 		switch round % 4 {
 		case 0:
 			// Step until c is idle (the others may still be busy), then reload it.
-			c.todo = sqRandMsgs(rng, 5+rng.Intn(10), b.pmtu, false)
+			c.unposted = sqRandMsgs(rng, 5+rng.Intn(10), b.pmtu, false)
 			for i := 0; !b.connIdle(c); i++ {
 				require.Less(t, i, 200000, "connection not idle: %s", b.status())
 				b.step()
 			}
 		case 1:
 			// Reload it in the middle of its traffic.
-			c.todo = sqRandMsgs(rng, 5+rng.Intn(10), b.pmtu, false)
+			c.unposted = sqRandMsgs(rng, 5+rng.Intn(10), b.pmtu, false)
 			for i, n := 0, 50+rng.Intn(1500); i < n; i++ {
 				b.step()
 			}
@@ -1645,12 +1645,12 @@ func TestSqEngineContextLoad(t *testing.T) {
 			b.quiet(500)
 			require.Less(t, c.cur().taken, len(c.cur().pkts), "QP %d not held up by its window", c.qpn)
 		}
-		c.todo = nil
+		c.unposted = nil
 		b.load(c, true, uint(3+rng.Intn(2)), uint32(rng.Intn(1<<24)))
 		b.waitLoads()
 		b.noAck = false
 	}
-	c.todo = sqRandMsgs(rng, 10, b.pmtu, false)
+	c.unposted = sqRandMsgs(rng, 10, b.pmtu, false)
 	b.run(400000)
 	t.Logf("%d passes of QP %d", len(c.passes), c.qpn)
 }
@@ -1714,7 +1714,7 @@ func TestSqEngineNoBubble(t *testing.T) {
 			b.ackRate, b.ackMin, b.ackMax, b.unaRate = 100, 20, 40, 100
 			c := b.conn(1, 6, 0)
 			for i := 0; i < tc.n; i++ {
-				c.todo = append(c.todo, sqSend(uint32(tc.size), i%4 == 0))
+				c.unposted = append(c.unposted, sqSend(uint32(tc.size), i%4 == 0))
 			}
 			b.run(200000)
 			frame := (54 + tc.size + (4-tc.size%4)%4 + 4 + sqBeat - 1) / sqBeat
@@ -1870,10 +1870,10 @@ func runSqGoBack(t *testing.T, seed int64, tc sqGoBackCase) {
 			psn = 0xFFFFC0 + uint32(rng.Intn(0x30))
 		}
 		c := b.conn(q, uint(2+rng.Intn(3)), psn)
-		c.todo = sqRandMsgs(rng, tc.msgs, b.pmtu, true)
+		c.unposted = sqRandMsgs(rng, tc.msgs, b.pmtu, true)
 		// Long messages: rewinds deep inside, chunks of 64 packets.
-		c.todo = append(c.todo, sqSend(uint32(70*b.pmtu+rng.Intn(b.pmtu)), true))
-		c.todo = append(c.todo, sqRandMsgs(rng, tc.msgs/2, b.pmtu, true)...)
+		c.unposted = append(c.unposted, sqSend(uint32(70*b.pmtu+rng.Intn(b.pmtu)), true))
+		c.unposted = append(c.unposted, sqRandMsgs(rng, tc.msgs/2, b.pmtu, true)...)
 	}
 	b.load(&sqConn{qpn: 50}, false, 2, 0)
 	b.conns[50] = b.loads[len(b.loads)-1].c
@@ -1942,8 +1942,8 @@ func TestSqEngineHold(t *testing.T) {
 	o := b.conn(8, 4, 1000)
 	b.waitLoads()
 	for i := 0; i < 10; i++ {
-		c.todo = append(c.todo, sqSend(uint32(1+rng.Intn(12*b.pmtu)), true))
-		o.todo = append(o.todo, sqRandMsgs(rng, 3, b.pmtu, false)...)
+		c.unposted = append(c.unposted, sqSend(uint32(1+rng.Intn(12*b.pmtu)), true))
+		o.unposted = append(o.unposted, sqRandMsgs(rng, 3, b.pmtu, false)...)
 	}
 	// Takes a command made by m with a descriptor of c in the output register, after at least n of
 	// c's packets.
