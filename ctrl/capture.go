@@ -224,8 +224,8 @@ func checkCM(rep *CaptureReport, off []string, path string) error {
 		return err
 	}
 	type side struct{ qpn, psn uint64 }
-	announced := map[string]side{} // by IP: what its last REQ/REP announced
-	firstPSN := map[string]bool{}  // flows (src>dst) whose first data frame was checked
+	announced := map[string]side{}  // by IP: what its last REQ/REP announced
+	firstPSN := map[string]bool{}   // flows (src>dst) whose first data frame was checked
 	matched := map[[2]string]bool{} // address pairs with a flow that matched its CM
 	num := func(s string) (uint64, bool) {
 		v, err := strconv.ParseUint(s, 0, 64)
