@@ -95,7 +95,7 @@ func newSimPair(c SimConfig, o pairOptions) (p *simPair, err error) {
 		o.transport = simTransport(o.pmtu, p.nic[0].Identity())
 	}
 	for i, q := range p.qp {
-		if err = q.LoadForTest(nic.Peer{QPN: 2, MAC: macs[1-i], IP: ips[1-i], UDPSource: 0xC000 + uint16(i),
+		if err = q.LoadForTest(nic.Peer{QPN: p.qp[1-i].QPN(), MAC: macs[1-i], IP: ips[1-i], UDPSource: 0xC000 + uint16(i),
 			SendPSN: o.psn[i], ReceivePSN: o.psn[1-i], Transport: o.transport}); err != nil {
 			return nil, err
 		}

@@ -53,6 +53,10 @@ type CMConfig struct {
 	ResponseTimeout int // time code, 0..31 (default 20: about 4.3 s, as rdma_cm)
 	MaxRetries      int // resends before giving up, 0..15 (default 15)
 	DeferTimeout    int // time code sent in MRAs (default 24)
+	// TimeWait is how long a closed connection answers its peer's repeats before its number is
+	// free again, a time code (default ResponseTimeout + 4: sixteen response timeouts, longer
+	// than any peer's retries).
+	TimeWait int
 }
 
 // Event is a connection-manager event.
@@ -131,6 +135,9 @@ func (n *NIC) OpenCM(cfg CMConfig) (*CM, error) {
 	if cfg.DeferTimeout, err = timeCode(cfg.DeferTimeout, 24, "defer timeout"); err != nil {
 		return nil, fmt.Errorf("open cm: %w", err)
 	}
+	if cfg.TimeWait, err = timeCode(cfg.TimeWait, min(cfg.ResponseTimeout+4, 31), "time wait"); err != nil {
+		return nil, fmt.Errorf("open cm: %w", err)
+	}
 	if cfg.MaxRetries == 0 {
 		cfg.MaxRetries = 15
 	}
@@ -161,7 +168,8 @@ func (n *NIC) OpenCM(cfg CMConfig) (*CM, error) {
 		{regs.CMLogSizes, uint32(cl)<<regs.CMLogSizesCmdqShift | uint32(el)<<regs.CMLogSizesEQShift},
 		{regs.CMEQVector, uint32(cfg.Vector)},
 		{regs.CMTiming, uint32(cfg.ResponseTimeout)<<regs.CMTimingResponseTimeoutShift |
-			uint32(cfg.MaxRetries)<<regs.CMTimingMaxRetriesShift | uint32(cfg.DeferTimeout)<<regs.CMTimingDeferTimeoutShift},
+			uint32(cfg.MaxRetries)<<regs.CMTimingMaxRetriesShift | uint32(cfg.DeferTimeout)<<regs.CMTimingDeferTimeoutShift |
+			uint32(cfg.TimeWait)<<regs.CMTimingTimewaitShift},
 		{regs.CMControl, 1 << regs.CMControlEnableShift},
 	} {
 		if err := n.dev.Write32(0, w.off, w.v); err != nil {

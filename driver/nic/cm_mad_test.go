@@ -3,11 +3,13 @@ package nic_test
 import (
 	"encoding/binary"
 	"math/rand"
+	"net/netip"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/sanoffload/san/driver/nic"
+	"github.com/sanoffload/san/driver/regs"
 	"github.com/sanoffload/san/hw/sim"
 	"github.com/sanoffload/san/hw/wire"
 )
@@ -143,4 +145,100 @@ func TestCMMalformedMADs(t *testing.T) {
 	exchange(t, p, qb, qa, 1000)
 	qa2, qb2, _, _ := p.dial(t, 5006, nil, nil)
 	exchange(t, p, qa2, qb2, 10)
+}
+
+// TestCMRepeatedREQsWithCollidingKeys: the NIC recognises a repeated REQ by its (comm ID, peer
+// IP) key, through a hashed index and, for keys that could not have their bucket, a scan of all
+// keys. Three requests whose keys hash alike (the caller's real REQ, and two copies from other
+// addresses with the comm ID changed to match) are each a REQUEST once; their repeats make no
+// new event; a deferred one's repeat is answered with its MRA again; and once the two copies are
+// rejected and their TIMEWAIT is over, the same REQ is a new request.
+func TestCMRepeatedREQsWithCollidingKeys(t *testing.T) {
+	cfg := simCM
+	cfg.TimeWait = 6
+	p := newCMPair(t, pairConfig{}, cfg)
+	require.NoError(t, p.cms[1].Listen(5010, 8))
+	require.NoError(t, p.hs[0].dev.Capture(true))
+	_, err := p.cms[0].Connect(newQP(t, p.hs[0]), p.connectParams(1, 5010, []byte("a")))
+	require.NoError(t, err)
+	reqA := p.event(t, 1, regs.CMEventRequest)
+	frames, err := p.hs[0].dev.Transmitted()
+	require.NoError(t, err)
+	require.NoError(t, p.hs[0].dev.Capture(false))
+	mads := cmFrames(t, frames)
+	require.Len(t, mads, 1)
+	a := mads[0]
+
+	// The key hashes the comm ID's low half with the address folded to 16 bits: flipping the
+	// same bit in both keeps the hash.
+	variant := func(x byte) *wire.Frame {
+		g := *a
+		g.Payload = append([]byte(nil), a.Payload...)
+		g.SrcIP[3] ^= x
+		g.Payload[27] ^= x // LocalCommID, low byte
+		return &g
+	}
+	inject := func(f *wire.Frame) {
+		t.Helper()
+		require.NoError(t, p.hs[1].dev.Inject(f.Marshal(), false))
+		require.NoError(t, p.fab.Step(3000))
+	}
+	counters := func() nic.CMCounters {
+		t.Helper()
+		k, err := p.cms[1].Counters()
+		require.NoError(t, err)
+		return k
+	}
+	callerResends := func() uint32 { // host 0 resends A's REQ while no answer comes
+		t.Helper()
+		k, err := p.cms[0].Counters()
+		require.NoError(t, err)
+		return k.Resends
+	}
+	b, c := variant(4), variant(8)
+	inject(b)
+	reqB := p.event(t, 1, regs.CMEventRequest)
+	require.Equal(t, netip.AddrFrom4(b.SrcIP), reqB.PeerIP)
+	inject(c)
+	reqC := p.event(t, 1, regs.CMEventRequest)
+	require.Equal(t, netip.AddrFrom4(c.SrcIP), reqC.PeerIP)
+	require.Len(t, map[nic.ConnID]bool{reqA.Conn: true, reqB.Conn: true, reqC.Conn: true}, 3, "three connections")
+
+	// Repeats, A's found in its bucket and B's and C's by the scan: recognised, nothing new, and
+	// nothing to answer while the requests wait for the host.
+	k0, r0 := counters(), callerResends()
+	for _, f := range []*wire.Frame{a, b, c, c, b, a} {
+		inject(f)
+	}
+	p.noEvent(t, 1)
+	k1 := counters()
+	require.Equal(t, k0.MADsRx+6+callerResends()-r0, k1.MADsRx, "each repeat recognised")
+	require.Equal(t, k0.MADsDropped, k1.MADsDropped)
+	require.Equal(t, k0.Resends, k1.Resends)
+
+	// C deferred: its repeat is answered with the MRA again.
+	require.NoError(t, p.cms[1].Defer(reqC.Conn))
+	require.NoError(t, p.fab.Step(3000))
+	k2 := counters()
+	inject(c)
+	k3 := counters()
+	require.Equal(t, k2.Resends+1, k3.Resends, "the MRA sent again")
+	p.noEvent(t, 1)
+
+	// The caller's own request proceeds.
+	require.NoError(t, p.cms[1].Accept(reqA.Conn, newQP(t, p.hs[1]), nic.AcceptParams{UDPSource: 0xC200,
+		StartPSN: 1, Transport: nic.DefaultTransport}))
+	p.event(t, 0, regs.CMEventEstablished)
+	p.event(t, 1, regs.CMEventEstablished)
+
+	// B and C refused; after TIMEWAIT their keys are gone and B's REQ is a new request, while A's
+	// repeat is still recognised.
+	require.NoError(t, p.cms[1].Reject(reqB.Conn, regs.CMRejReasonConsumerDefined, nil))
+	require.NoError(t, p.cms[1].Reject(reqC.Conn, regs.CMRejReasonConsumerDefined, nil))
+	require.NoError(t, p.fab.Step((1<<cfg.TimeWait+2)*640+10_000))
+	inject(a)
+	p.noEvent(t, 1)
+	inject(b)
+	again := p.event(t, 1, regs.CMEventRequest)
+	require.Equal(t, netip.AddrFrom4(b.SrcIP), again.PeerIP)
 }

@@ -103,13 +103,13 @@ func TestCMConnectAcceptData_R22_R24_R25(t *testing.T) {
 	ida, err := p.cms[0].Connect(qa, p.connectParams(1, 5000, reqData))
 	require.NoError(t, err)
 	require.Equal(t, ida.Num(), qa.Num())
-	require.GreaterOrEqual(t, qa.Num(), 2)
+	require.Equal(t, p.hs[0].nic.Identity().NQP+uint32(qa.Num()), qa.QPN(), "QPN on the wire: N_QP + number")
 
 	req := p.event(t, 1, regs.CMEventRequest)
 	require.Equal(t, uint16(5000), req.Port)
 	require.Equal(t, p.hs[0].ip, req.PeerIP)
 	require.Equal(t, uint16(45000), req.PeerPort)
-	require.Equal(t, uint32(qa.Num()), req.PeerQPN)
+	require.Equal(t, qa.QPN(), req.PeerQPN)
 	require.Equal(t, reqData, req.Data, "caller data byte-exact")
 
 	qb := newQP(t, p.hs[1])
@@ -119,7 +119,7 @@ func TestCMConnectAcceptData_R22_R24_R25(t *testing.T) {
 
 	est := p.event(t, 0, regs.CMEventEstablished)
 	require.Equal(t, ida, est.Conn)
-	require.Equal(t, uint32(qb.Num()), est.PeerQPN)
+	require.Equal(t, qb.QPN(), est.PeerQPN)
 	require.Equal(t, repData, est.Data, "response data byte-exact")
 	p.event(t, 1, regs.CMEventEstablished)
 
@@ -357,18 +357,21 @@ func TestCMLossyLink(t *testing.T) {
 	require.NotZero(t, resends, "the faults made the CM resend")
 }
 
-// TestCMManyConnections: every connection context the build has (all but numbers 0 and 1) set
-// up at once from one side, each used for a message, then all torn down; the numbers are free
-// again afterwards (a further round fits).
+// TestCMManyConnections: every connection context the build has (256 in the reference build,
+// numbers 0 and 1 included: they are QPs N_QP and N_QP+1 on the wire) set up at once from one
+// side, each used for a message, then all torn down; the numbers are free again afterwards (a
+// further round fits).
 func TestCMManyConnections(t *testing.T) {
-	p := newCMPair(t, pairConfig{hostMemory: 64 << 20}, nic.CMConfig{Commands: 64, Events: 1024, Vector: 7,
-		ResponseTimeout: 8, MaxRetries: 3, DeferTimeout: 12})
-	n := int(p.hs[0].nic.Identity().NQP) - 2
+	cmc := nic.CMConfig{Commands: 64, Events: 1024, Vector: 7, ResponseTimeout: 8, MaxRetries: 3, DeferTimeout: 12,
+		TimeWait: 10} // four response timeouts: longer than the peer's three retries
+	p := newCMPair(t, pairConfig{hostMemory: 64 << 20}, cmc)
+	n := int(p.hs[0].nic.Identity().NQP)
+	require.GreaterOrEqual(t, n, 256, "the reference build holds 256 connections")
 	require.NoError(t, p.cms[1].Listen(9000, n))
 	cfg := nic.QPConfig{SQEntries: 2, RQEntries: 2, Vector: 3}
 	qas := map[nic.ConnID]*nic.QP{}
 	qbs := map[nic.ConnID]*nic.QP{}
-	peerQPN := map[*nic.QP]int{} // each QP's peer's number, from the events
+	peerQPN := map[*nic.QP]int{} // each QP's peer's QP number, from the events
 	for i := 0; i < n; i++ {
 		q, err := p.hs[0].nic.NewQP(cfg)
 		require.NoError(t, err)
@@ -421,7 +424,7 @@ func TestCMManyConnections(t *testing.T) {
 			}
 			src := alloc(t, h, 64)
 			dst := alloc(t, h, 64)
-			copy(src.Bytes, pattern(int64(q.Num()), 64))
+			copy(src.Bytes, pattern(int64(q.QPN()), 64))
 			bufs[q] = dst.Bytes
 			require.NoError(t, q.PostRecv(nic.RecvWR{WRID: 1, Addr: dst.IOVA, Length: 64}))
 			require.NoError(t, q.PostSend(nic.SendWR{WRID: 2, Addr: src.IOVA, Length: 64, Signaled: true}))
@@ -457,8 +460,9 @@ func TestCMManyConnections(t *testing.T) {
 		}
 		require.NoError(t, p.fab.Step(32))
 	}
-	// After TIMEWAIT every number is free again.
-	require.NoError(t, p.fab.Step(2*256*640+10_000))
+	// After TIMEWAIT (2^TimeWait ticks of 640 cycles, and one for the tick under way) every
+	// number is free again.
+	require.NoError(t, p.fab.Step((1<<cmc.TimeWait+2)*640+10_000))
 	q := newQP(t, p.hs[0])
 	_, err = p.cms[0].Connect(q, p.connectParams(1, 9000, nil))
 	require.NoError(t, err)

@@ -94,7 +94,7 @@ func connectWith(t *testing.T, hs [2]*host, num int, cfg nic.QPConfig, psn [2]ui
 	}
 	for i := range hs {
 		p := hs[1-i]
-		require.NoError(t, qps[i].LoadForTest(nic.Peer{QPN: uint32(num), MAC: p.mac, IP: p.ip,
+		require.NoError(t, qps[i].LoadForTest(nic.Peer{QPN: qps[1-i].QPN(), MAC: p.mac, IP: p.ip,
 			UDPSource: uint16(0xC000 + num), SendPSN: psn[i], ReceivePSN: psn[1-i], Transport: tr}))
 	}
 	return qps
@@ -296,6 +296,8 @@ func TestRandomMixWithBackpressure(t *testing.T) {
 func TestBadFramesDroppedAndCounted(t *testing.T) {
 	fab, hs := newPair(t, pairConfig{})
 	qps := connect(t, hs, 2, nic.QPConfig{}, [2]uint32{0, 0})
+	qp := qps[1].QPN()              // the receiver's QP on the wire
+	nqp := hs[1].nic.Identity().NQP // connection c is QP nqp + c
 	good := func(op uint8, qp uint32, psn uint32, n int) *wire.Frame {
 		return &wire.Frame{
 			DstMAC: [6]byte(hs[1].mac), SrcMAC: [6]byte(hs[0].mac),
@@ -305,11 +307,11 @@ func TestBadFramesDroppedAndCounted(t *testing.T) {
 			Payload: pattern(1, n),
 		}
 	}
-	truncated := good(wire.OpRCSendOnly, 2, 0, 100).Marshal()
+	truncated := good(wire.OpRCSendOnly, qp, 0, 100).Marshal()
 	truncated = truncated[:60]
-	badICRC := good(wire.OpRCSendOnly, 2, 0, 100).Marshal()
+	badICRC := good(wire.OpRCSendOnly, qp, 0, 100).Marshal()
 	badICRC[len(badICRC)-1] ^= 0x40
-	port := good(wire.OpRCSendOnly, 2, 0, 100).Marshal()
+	port := good(wire.OpRCSendOnly, qp, 0, 100).Marshal()
 	binary.BigEndian.PutUint16(port[wire.UDPOffset+2:], wire.RoCEv2Port+1)
 	cases := []struct {
 		frame  []byte
@@ -318,21 +320,26 @@ func TestBadFramesDroppedAndCounted(t *testing.T) {
 		{truncated, regs.RxDropTruncated},
 		{badICRC, regs.RxDropICRC},
 		{port, regs.RxDropUDPPort},
-		{good(wire.OpRCSendOnly, 300, 0, 10).Marshal(), regs.RxDropQPRange},
-		{good(wire.OpRCSendOnly, 5, 0, 10).Marshal(), regs.RxDropQPState},
-		{good(wire.OpRCSendMiddle, 2, 0, 1024).Marshal(), regs.RxDropSequence},
-		{good(wire.OpRCSendOnly, 2, 7, 10).Marshal(), regs.RxDropPSN},
-		{good(wire.OpRCSendOnly, 2, 0, 10).Marshal(), regs.RxDropNoRecv},
+		{good(wire.OpRCSendOnly, 2, 0, 10).Marshal(), regs.RxDropQPRange},     // the number, not the QP
+		{good(wire.OpRCSendOnly, 2*nqp, 0, 10).Marshal(), regs.RxDropQPRange}, // beyond the connections
+		{good(wire.OpRCSendOnly, nqp+5, 0, 10).Marshal(), regs.RxDropQPState}, // connection 5: never loaded
+		{good(wire.OpRCSendMiddle, qp, 0, 1024).Marshal(), regs.RxDropSequence},
+		{good(wire.OpRCSendOnly, qp, 7, 10).Marshal(), regs.RxDropPSN},
+		{good(wire.OpRCSendOnly, qp, 0, 10).Marshal(), regs.RxDropNoRecv},
 	}
 	for _, c := range cases {
 		require.NoError(t, hs[1].dev.Inject(c.frame, false))
 	}
-	require.NoError(t, hs[1].dev.Inject(good(wire.OpRCSendOnly, 2, 0, 10).Marshal(), true))
+	require.NoError(t, hs[1].dev.Inject(good(wire.OpRCSendOnly, qp, 0, 10).Marshal(), true))
 	require.NoError(t, fab.Step(5000))
 	c, err := hs[1].nic.Counters()
 	require.NoError(t, err)
+	want := map[regs.RxDrop]uint32{}
 	for _, cs := range cases {
-		assert.Equal(t, uint32(1), c.Drops[cs.reason], "%v counted once", cs.reason)
+		want[cs.reason]++
+	}
+	for r, n := range want {
+		assert.Equal(t, n, c.Drops[r], "%v counted", r)
 	}
 	assert.Equal(t, uint32(1), c.Drops[regs.RxDropMACError])
 	assert.Equal(t, uint32(len(cases)+1), c.RxDrops, "total")

@@ -83,7 +83,7 @@ func (t Transport) reg() uint32 {
 
 // Peer is the other end of a connection, for LoadForTest.
 type Peer struct {
-	QPN        uint32
+	QPN        uint32 // the peer's QP number on the wire (its QP.QPN)
 	MAC        net.HardwareAddr
 	IP         netip.Addr
 	UDPSource  uint16 // UDP source port of this connection's frames
@@ -149,8 +149,8 @@ func ringLog(n, def int) (uint, error) {
 // connection carries no traffic until LoadForTest. Connections through the connection manager
 // start from NewQP instead, and the NIC picks their numbers.
 func (n *NIC) CreateQP(num int, cfg QPConfig) (*QP, error) {
-	if num < 2 || num >= int(n.id.NQP) {
-		return nil, fmt.Errorf("create qp %d: %w: connections are 2..%d (0 and 1 are reserved)", num, ErrInvalid, n.id.NQP-1)
+	if num < 0 || num >= int(n.id.NQP) {
+		return nil, fmt.Errorf("create qp %d: %w: connections are 0..%d", num, ErrInvalid, n.id.NQP-1)
 	}
 	n.mu.Lock()
 	busy := n.qps[num] != nil
@@ -225,8 +225,19 @@ func (q *QP) free() {
 	}
 }
 
-// Num is the connection number (the local QP number).
+// Num is the connection number: the index of its context in the NIC, its doorbells and the QPN
+// field of its completions. It is -1 for a connection the connection manager has not numbered yet.
 func (q *QP) Num() int { return q.num }
+
+// QPN is the connection's QP number on the wire, what a peer sends to and what the connection
+// manager announces: the NIC's connection count plus Num (QP numbers 0 and 1 are the subnet's
+// and the connection manager's, and no connection takes them). It is 0 while Num is -1.
+func (q *QP) QPN() uint32 {
+	if q.num < 0 {
+		return 0
+	}
+	return q.nic.id.NQP + uint32(q.num)
+}
 
 // Vector is the MSI-X vector of the connection's CQ.
 func (q *QP) Vector() int { return q.cfg.Vector }

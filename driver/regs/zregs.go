@@ -9,7 +9,7 @@ import (
 )
 
 // ContractID is the CRC-32 of hw/regs/san_nic.yaml; the NIC reports its own copy in NICContractID.
-const ContractID = 0x643F2D29
+const ContractID = 0xA75DFEA1
 
 // Block nic: Identity, build parameters, control and status of the whole NIC. Always the first block.
 const (
@@ -32,7 +32,7 @@ const (
 	NICContractID = 0x000C
 	// NICBuildDataWidth (ro): Width of the link and DMA data paths in bits.
 	NICBuildDataWidth = 0x0010
-	// NICBuildNQP (ro): Number of connection contexts (queue pairs) the build holds.
+	// NICBuildNQP (ro): Number of connection contexts (queue pairs) the build holds. Connection n is QP BUILD_N_QP + n on the wire (QP numbers 0 and 1 are the subnet's and the connection manager's, and no connection takes them).
 	NICBuildNQP = 0x0014
 	// NICBuildClkKhz (ro): Core clock frequency in kHz that the build's timers are computed for.
 	NICBuildClkKhz = 0x0018
@@ -156,7 +156,7 @@ const (
 	QpcQPN = 0x0210
 	// QpcState (rw): State to load.
 	QpcState = 0x0214
-	// QpcDestQPN (rw): The peer's QP number (24 bits).
+	// QpcDestQPN (rw): The peer's QP number on the wire (24 bits): its BUILD_N_QP plus its connection number.
 	QpcDestQPN = 0x0218
 	// QpcDmacHi (rw): The peer's MAC, bytes 0 and 1, as MAC_HI.
 	QpcDmacHi = 0x021C
@@ -304,7 +304,7 @@ const (
 	// CMControlEnable: The connection manager runs.
 	CMControlEnableShift = 0
 	CMControlEnableMask  = 0x1
-	// CMTimingResponseTimeout: How long to wait for the answer to a REQ, REP or DREQ before sending it again; also carried in REQ as the CM response timeouts, and the length of TIMEWAIT.
+	// CMTimingResponseTimeout: How long to wait for the answer to a REQ, REP or DREQ before sending it again; also carried in REQ as the CM response timeouts.
 	CMTimingResponseTimeoutShift = 0
 	CMTimingResponseTimeoutMask  = 0x1F
 	// CMTimingMaxRetries: Resends of an unanswered REQ, REP or DREQ before the connection is given up (TIMED_OUT).
@@ -313,6 +313,9 @@ const (
 	// CMTimingDeferTimeout: Service timeout sent in an MRA (DEFER): how long the peer should wait before sending its REQ again.
 	CMTimingDeferTimeoutShift = 16
 	CMTimingDeferTimeoutMask  = 0x1F
+	// CMTimingTimewait: How long a connection stays in TIMEWAIT (after a disconnect, or a REJ of a request) before its number is free again, answering the peer's repeated DREQ or REQ meanwhile: at least the peer's MAX_RETRIES response timeouts (RESPONSE_TIMEOUT + 4 covers any retry count).
+	CMTimingTimewaitShift = 24
+	CMTimingTimewaitMask  = 0x1F
 )
 
 // Registers lists every register of every block, for tools and tests.
@@ -320,7 +323,7 @@ var Registers = []Register{
 	{Block: "nic", Name: "BLK_TYPE", Offset: 0x0000, Access: ReadOnly, Reset: 0x53414E43, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BLK_VERSION", Offset: 0x0004, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BLK_NEXT", Offset: 0x0008, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
-	{Block: "nic", Name: "CONTRACT_ID", Offset: 0x000C, Access: ReadOnly, Reset: 0x643F2D29, ResetKnown: true, ResetParam: ""},
+	{Block: "nic", Name: "CONTRACT_ID", Offset: 0x000C, Access: ReadOnly, Reset: 0xA75DFEA1, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BUILD_DATA_WIDTH", Offset: 0x0010, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "DATA_WIDTH"},
 	{Block: "nic", Name: "BUILD_N_QP", Offset: 0x0014, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "N_QP"},
 	{Block: "nic", Name: "BUILD_CLK_KHZ", Offset: 0x0018, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "CLK_KHZ"},
@@ -384,7 +387,7 @@ var Registers = []Register{
 	{Block: "cm", Name: "LOG_SIZES", Offset: 0x1020, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "cm", Name: "EQ_VECTOR", Offset: 0x1024, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "cm", Name: "CONTROL", Offset: 0x1028, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
-	{Block: "cm", Name: "TIMING", Offset: 0x102C, Access: ReadWrite, Reset: 0x180F14, ResetKnown: true, ResetParam: ""},
+	{Block: "cm", Name: "TIMING", Offset: 0x102C, Access: ReadWrite, Reset: 0x16180F14, ResetKnown: true, ResetParam: ""},
 	{Block: "cm", Name: "MADS_TX", Offset: 0x1030, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "cm", Name: "MADS_RX", Offset: 0x1034, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "cm", Name: "MADS_DROPPED", Offset: 0x1038, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
@@ -541,13 +544,13 @@ const (
 	RxDropLength RxDrop = 12
 	// RxDropMACError: The MAC flagged the frame (FCS or PHY error).
 	RxDropMACError RxDrop = 13
-	// RxDropQPRange: Destination QP beyond the build's connections (and not QP 1).
+	// RxDropQPRange: Destination QP not one of the build's connections (BUILD_N_QP to 2*BUILD_N_QP-1) and not QP 1.
 	RxDropQPRange RxDrop = 14
 	// RxDropNoRoom: No room in the receive buffer for the frame.
 	RxDropNoRoom RxDrop = 15
 	// RxDropOversize: Longer than the longest legal frame.
 	RxDropOversize RxDrop = 16
-	// RxDropQPState: The destination connection is not ready to receive (never loaded, or reset); QP 1 until the connection manager exists.
+	// RxDropQPState: The destination connection is not ready to receive (never loaded, or reset), the opcode is not an RC SEND or ACK, or a frame to QP 1 is not a UD SEND (a MAD).
 	RxDropQPState RxDrop = 17
 	// RxDropSequence: Opcode out of sequence at the expected PSN: a MIDDLE or LAST outside a message, or a FIRST or ONLY inside one; answered with a NAK (invalid request).
 	RxDropSequence RxDrop = 18
@@ -937,7 +940,7 @@ func (s CQE) ByteLen() uint32 { return binary.LittleEndian.Uint32(s[8:]) }
 // SetByteLen sets the BYTE_LEN field.
 func (s CQE) SetByteLen(v uint32) { binary.LittleEndian.PutUint32(s[8:], v) }
 
-// QPN returns the QPN field: Local connection (queue pair) number.
+// QPN returns the QPN field: Local connection number (the QP on the wire is BUILD_N_QP plus it).
 func (s CQE) QPN() uint32 { return binary.LittleEndian.Uint32(s[12:]) }
 
 // SetQPN sets the QPN field.

@@ -17,9 +17,11 @@
 // Buffers hold bytes in stream order (lane 0 = first byte). Wire fields are big-endian and
 // host-memory fields little-endian; words are 32 bits, MAD word w is MAD bytes 4w..4w+3.
 //
-// Connection numbers 0 and 1 are never handed out (QP0/QP1 are the management QPs on the wire).
-// A REQ is checked for a duplicate against every connection's (remote comm ID, peer IP) by a scan
-// of N_QP cycles; see docs/cm.md for the costs and limits.
+// Every connection number 0..N_QP-1 is handed out; connection c is QP N_QP + c on the wire (QP
+// numbers 0 and 1 are the management QPs), which is what REQ and REP announce.
+// A REQ is checked for a duplicate of one a connection already holds by its (remote comm ID, peer
+// IP): one look in a hashed index of those keys, and a scan of all N_QP only while some key could
+// not have its bucket (a collision) and the look did not settle it (see docs/ARCHITECTURE.md).
 
 `resetall
 `timescale 1ns / 1ps
@@ -51,6 +53,7 @@ module san_cm_engine #(
     input  wire [4:0]               cfg_resp_timeout,
     input  wire [3:0]               cfg_max_retries,
     input  wire [4:0]               cfg_defer_timeout,
+    input  wire [4:0]               cfg_timewait,
 
     // Doorbells: command ring producer index; event ring consumer index and arm
     input  wire [15:0]              s_db_cmd_pi,
@@ -149,6 +152,8 @@ module san_cm_engine #(
 localparam integer QPN_W = $clog2(N_QP);
 localparam integer BYTES = DATA_WIDTH / 8;
 localparam integer WPB = DATA_WIDTH / 32;          // 32-bit words per beat
+localparam integer BL = WPB < 4 ? WPB : 4;         // MAD and event words built per cycle
+localparam [5:0] BL6 = BL[5:0];
 localparam integer MAD_ROWS = 256 / BYTES;         // beats per MAD
 localparam integer ROW_W = $clog2(MAD_ROWS) > 0 ? $clog2(MAD_ROWS) : 1;
 localparam integer HDR_ROWS = 64 / BYTES;          // beats of a command's header
@@ -189,13 +194,6 @@ localparam [31:0] GSI_QKEY = 32'h8001_0000;
 
 function [31:0] bswap(input [31:0] w);
     bswap = {w[7:0], w[15:8], w[23:16], w[31:24]};
-endfunction
-
-function [DATA_WIDTH-1:0] row_with(input [DATA_WIDTH-1:0] row, input [31:0] lane, input [31:0] w);
-    begin
-        row_with = row;
-        row_with[32 * lane +: 32] = w;
-    end
 endfunction
 
 // Private data of each message: first MAD word, words, bytes.
@@ -430,11 +428,31 @@ reg [QPN_W-1:0] qpn_reg;
 function [31:0] comm_of(input [15:0] gen, input [QPN_W-1:0] q);
     comm_of = {gen, {(16-QPN_W){1'b0}}, q};
 endfunction
-wire [23:0] qpn_reg_24 = {{(24-QPN_W){1'b0}}, qpn_reg};
+wire [23:0] qpn_reg_24 = {{(23-QPN_W){1'b0}}, 1'b1, qpn_reg};   // on the wire: N_QP + c
 
 // Duplicate-REQ keys and timers, per connection.
 reg [64:0] key_mem [0:N_QP-1];      // {valid, remote comm ID, peer IP}
 reg [24:0] tmr_mem [0:N_QP-1];      // {armed, deadline}
+
+// The keys' index: a bucket per hash value naming the connection whose key is there. A key
+// whose bucket was taken when it was set lives only in key_mem and is counted in hx_over; while
+// that count is zero, every key is in its bucket and one look finds a duplicate or proves there
+// is none; otherwise a REQ its bucket does not match is checked by a scan of every key.
+reg [QPN_W:0] hx_mem [0:N_QP-1];    // {valid, connection}
+reg [QPN_W:0] hx_over = 0;
+reg [QPN_W-1:0] hx_reg = 0;         // the received REQ's bucket
+function [QPN_W-1:0] key_hash(input [15:0] comm_lo, input [31:0] ip);
+    reg [31:0] x;
+    integer i;
+    begin
+        // The low half of a comm ID is where CMs put their connection number (ours do).
+        x = {16'd0, comm_lo ^ ip[15:0] ^ ip[31:16]};
+        key_hash = {QPN_W{1'b0}};
+        for (i = 0; i < 16; i = i + QPN_W) begin
+            key_hash = key_hash ^ x[i +: QPN_W];
+        end
+    end
+endfunction
 
 // Free connection numbers.
 reg [QPN_W-1:0] fl_mem [0:N_QP-1];
@@ -566,21 +584,23 @@ localparam [4:0]
     E_INIT = 5'd0,     // filling the free list after reset
     E_IDLE = 5'd1,
     E_RX = 5'd2,       // a received MAD: check it, find its connection
-    E_SCAN = 5'd3,     // a REQ: look for a duplicate among the connections
+    E_SCAN = 5'd3,     // a REQ: look for a duplicate among all the connections
     E_RXCTX = 5'd4,    // the connection's context is being read
     E_RXDEC = 5'd5,    // decide on a MAD for a connection
     E_REQNEW = 5'd6,   // a new REQ: listener, backlog, room
     E_ALLOC = 5'd7,    // a number was taken from the free list: its context is being read
+    E_HASH = 5'd8,     // a REQ: its key's bucket is being read
+    E_HKEY = 5'd12,    // a REQ: the bucket names a connection; compare its key
     E_CHDR = 5'd9,     // command: header data
     E_CPD = 5'd10,     // command: private data
     E_CDEC = 5'd11,    // command: decide
     E_CCONN = 5'd13,   // command on a connection: decide
     E_TMR = 5'd14,     // a timer expired: its context is being read
     E_TDEC = 5'd15,    // decide on the expiry
-    E_BUILD = 5'd16,   // build a MAD, one word a cycle
+    E_BUILD = 5'd16,   // build a MAD, BL words a cycle
     E_SEND = 5'd17,    // queue it for the sender
     E_LOAD = 5'd18,    // load the connection into the engines
-    E_EQB = 5'd19,     // build the event, one word a cycle
+    E_EQB = 5'd19,     // build the event, BL words a cycle
     E_EQREQ = 5'd20,   // event: DMA write request
     E_EQDATA = 5'd21,  // event: data
     E_RESREQ = 5'd22,  // command result: DMA write request
@@ -695,7 +715,7 @@ wire [2:0]  rx_m = rw4[18:16];
 wire        rx_hdr_ok = rw0 == 32'h0107_0203 && rw4[31:19] == 13'h0002 && rw4[18:16] <= M_DREP;
 wire [31:0] rx_their = rw6;           // the sender's comm ID
 wire [QPN_W-1:0] rx_mine_qpn = rw7[QPN_W-1:0];
-wire        rx_mine_ok = rw7[15:QPN_W] == 0 && rw7[QPN_W-1:0] > 1;
+wire        rx_mine_ok = rw7[15:QPN_W] == 0;
 wire        rx_ipsvc = rw8 == 32'd0 && rw9[31:16] == 16'h0106;
 wire [15:0] rx_port = rw9[15:0];
 wire [3:0]  our_mtu = cfg_pmtu_log2 - 4'd7;
@@ -723,102 +743,121 @@ always @* begin
     end
 end
 
-// Word w of the MAD being built (big-endian value), and whether it is raw private data.
-reg [31:0] b_be;
-reg        b_israw;
-reg [31:0] b_raw;
-reg [5:0]  b_pdw;
-always @* begin
-    b_be = 32'd0;
-    b_israw = 1'b0;
-    b_raw = 32'd0;
-    b_pdw = b_w - pd_word(a_type);
-    case (b_w)
-        6'd0: b_be = 32'h0107_0203;
-        6'd3: b_be = a_tid;
-        6'd4: b_be = {13'h0002, a_type, 16'd0};
-        6'd6: b_be = a_lcomm;
-        6'd7: b_be = a_type == M_REQ ? 32'd0 : a_rcomm;
-        default: begin
+// Word w of the MAD being built, as bytes in stream order: the fields (big-endian values) or
+// the private data, raw.
+function [31:0] mad_word(input [5:0] w);
+    reg [31:0] be;
+    reg        israw;
+    reg [31:0] raw;
+    reg [5:0]  pdw;
+    begin
+        be = 32'd0;
+        israw = 1'b0;
+        raw = 32'd0;
+        pdw = w - pd_word(a_type);
+        case (w)
+            6'd0: be = 32'h0107_0203;
+            6'd3: be = a_tid;
+            6'd4: be = {13'h0002, a_type, 16'd0};
+            6'd6: be = a_lcomm;
+            6'd7: be = a_type == M_REQ ? 32'd0 : a_rcomm;
+            default: begin
+            end
+        endcase
+        case (a_type)
+            M_REQ: begin
+                case (w)
+                    6'd8: be = 32'd0;
+                    6'd9: be = {16'h0106, c_rport};     // service ID: IP CM, TCP, the port
+                    6'd10: be = {cfg_mac[47:24], 8'hFF};
+                    6'd11: be = {8'hFE, cfg_mac[23:0]};
+                    6'd14: be = {qpn_reg_24, 8'd0};
+                    6'd16: be = {24'd0, cfg_resp_timeout, 3'd0};
+                    6'd17: be = {c_spsn, cfg_resp_timeout, c_tr[2:0]};
+                    6'd18: be = {16'hFFFF, our_mtu, 1'b0, c_tr[6:4], cfg_max_retries, 4'd0};
+                    6'd19: be = 32'hFFFF_FFFF;
+                    6'd22: be = 32'h0000_FFFF;
+                    6'd23: be = cfg_ip;
+                    6'd26: be = 32'h0000_FFFF;
+                    6'd27: be = c_rip;
+                    6'd29: be = {8'd0, 8'd64, 8'h08, c_tr[12:8], 3'd0};
+                    6'd41: be = {8'h00, 8'h40, c_lport};  // IP header: version, IPv4, source port
+                    6'd45: be = cfg_ip;
+                    6'd49: be = c_rip;
+                    default: begin
+                    end
+                endcase
+            end
+            M_MRA: begin
+                if (w == 6'd8) be = {a_msg, 6'd0, cfg_defer_timeout, 3'd0, 16'd0};
+            end
+            M_REJ: begin
+                if (w == 6'd8) be = {a_msg, 6'd0, 8'd0, a_reason};
+            end
+            M_REP: begin
+                case (w)
+                    6'd9: be = {qpn_reg_24, 8'd0};
+                    6'd11: be = {c_spsn, 8'd0};
+                    6'd12: be = {16'd0, 8'd0, c_tr[6:4], 5'd0};
+                    6'd13: be = {cfg_mac[47:24], 8'hFF};
+                    6'd14: be = {8'hFE, cfg_mac[23:0]};
+                    default: begin
+                    end
+                endcase
+            end
+            M_DREQ: begin
+                if (w == 6'd8) be = {c_rqpn, 8'd0};
+            end
+            default: begin
+            end
+        endcase
+        // Private data: the command's bytes up to a_pdlen, zeros after.
+        if (a_pd && w >= pd_word(a_type) && pdw < 6'd56 && {pdw, 2'b00} < {a_pdlen}) begin
+            israw = 1'b1;
+            raw = pd_raw(pdw);
+            if ({pdw, 2'b00} + 8'd1 >= a_pdlen) raw[15:8] = 8'd0;
+            if ({pdw, 2'b00} + 8'd2 >= a_pdlen) raw[23:16] = 8'd0;
+            if ({pdw, 2'b00} + 8'd3 >= a_pdlen) raw[31:24] = 8'd0;
         end
-    endcase
-    case (a_type)
-        M_REQ: begin
-            case (b_w)
-                6'd8: b_be = 32'd0;
-                6'd9: b_be = {16'h0106, c_rport};     // service ID: IP CM, TCP, the port
-                6'd10: b_be = {cfg_mac[47:24], 8'hFF};
-                6'd11: b_be = {8'hFE, cfg_mac[23:0]};
-                6'd14: b_be = {qpn_reg_24, 8'd0};
-                6'd16: b_be = {24'd0, cfg_resp_timeout, 3'd0};
-                6'd17: b_be = {c_spsn, cfg_resp_timeout, c_tr[2:0]};
-                6'd18: b_be = {16'hFFFF, our_mtu, 1'b0, c_tr[6:4], cfg_max_retries, 4'd0};
-                6'd19: b_be = 32'hFFFF_FFFF;
-                6'd22: b_be = 32'h0000_FFFF;
-                6'd23: b_be = cfg_ip;
-                6'd26: b_be = 32'h0000_FFFF;
-                6'd27: b_be = c_rip;
-                6'd29: b_be = {8'd0, 8'd64, 8'h08, c_tr[12:8], 3'd0};
-                6'd41: b_be = {8'h00, 8'h40, c_lport};  // IP header: version, IPv4, source port
-                6'd45: b_be = cfg_ip;
-                6'd49: b_be = c_rip;
-                default: begin
-                end
-            endcase
-        end
-        M_MRA: begin
-            if (b_w == 6'd8) b_be = {a_msg, 6'd0, cfg_defer_timeout, 3'd0, 16'd0};
-        end
-        M_REJ: begin
-            if (b_w == 6'd8) b_be = {a_msg, 6'd0, 8'd0, a_reason};
-        end
-        M_REP: begin
-            case (b_w)
-                6'd9: b_be = {qpn_reg_24, 8'd0};
-                6'd11: b_be = {c_spsn, 8'd0};
-                6'd12: b_be = {16'd0, 8'd0, c_tr[6:4], 5'd0};
-                6'd13: b_be = {cfg_mac[47:24], 8'hFF};
-                6'd14: b_be = {8'hFE, cfg_mac[23:0]};
-                default: begin
-                end
-            endcase
-        end
-        M_DREQ: begin
-            if (b_w == 6'd8) b_be = {c_rqpn, 8'd0};
-        end
-        default: begin
-        end
-    endcase
-    // Private data: the command's bytes up to a_pdlen, zeros after.
-    if (a_pd && b_w >= pd_word(a_type) && b_pdw < 6'd56 && {b_pdw, 2'b00} < {a_pdlen}) begin
-        b_israw = 1'b1;
-        b_raw = pd_raw(b_pdw);
-        if ({b_pdw, 2'b00} + 8'd1 >= a_pdlen) b_raw[15:8] = 8'd0;
-        if ({b_pdw, 2'b00} + 8'd2 >= a_pdlen) b_raw[23:16] = 8'd0;
-        if ({b_pdw, 2'b00} + 8'd3 >= a_pdlen) b_raw[31:24] = 8'd0;
+
+        mad_word = israw ? raw : bswap(be);
     end
-end
-wire [31:0] b_word = b_israw ? b_raw : bswap(b_be);
+endfunction
 
 // Word w of the event being built (little-endian value).
-reg [31:0] q_word;
-reg [5:0]  q_pdw;
-always @* begin
-    q_word = 32'd0;
-    q_pdw = b_w - 6'd6;
-    case (b_w)
-        6'd0: q_word = {c_lport, e_pdlen, e_type};
-        6'd1: q_word = comm_of(c_gen, qpn_reg);
-        6'd2: q_word = c_rip;
-        6'd3: q_word = {e_reason, c_rport};
-        6'd4: q_word = {8'd0, c_rqpn};
-        6'd63: q_word = {eq_phase, 31'd0};
-        default: begin
-            if (b_w >= 6'd6 && b_w < 6'd62 && q_pdw < e_pn) begin
-                q_word = rx_raw(e_pw + q_pdw);
+function [31:0] eqe_word(input [5:0] w);
+    reg [5:0] pdw;
+    begin
+        eqe_word = 32'd0;
+        pdw = w - 6'd6;
+        case (w)
+            6'd0: eqe_word = {c_lport, e_pdlen, e_type};
+            6'd1: eqe_word = comm_of(c_gen, qpn_reg);
+            6'd2: eqe_word = c_rip;
+            6'd3: eqe_word = {e_reason, c_rport};
+            6'd4: eqe_word = {8'd0, c_rqpn};
+            6'd63: eqe_word = {eq_phase, 31'd0};
+            default: begin
+                if (w >= 6'd6 && w < 6'd62 && pdw < e_pn) begin
+                    eqe_word = rx_raw(e_pw + pdw);
+                end
             end
-        end
-    endcase
+        endcase
+    end
+endfunction
+
+// The row being built with the BL words from word b_w set, for a MAD and for an event.
+reg [DATA_WIDTH-1:0] b_row_mad, b_row_eqe;
+reg [5:0] b_wl;
+integer bl;
+always @* begin
+    b_row_mad = b_row;
+    b_row_eqe = b_row;
+    for (bl = 0; bl < BL; bl = bl + 1) begin
+        b_wl = b_w + bl[5:0];
+        b_row_mad[32 * (b_lane + bl) +: 32] = mad_word(b_wl);
+        b_row_eqe[32 * (b_lane + bl) +: 32] = eqe_word(b_wl);
+    end
 end
 
 // Unpacking a context read.
@@ -835,6 +874,15 @@ wire [23:0] tmr_left = now_reg - tmr_scan[23:0];
 wire tmr_fire = tmr_scan[24] && !tmr_left[23] && tmr_left != 24'd0;
 wire unused_tmr = &{1'b0, tmr_left[22:0]};
 wire [64:0] key_scan = key_mem[scan_reg];
+wire key_scan_hit = key_scan[64] && key_scan[63:32] == rx_their && key_scan[31:0] == rx_ip_reg;
+wire [QPN_W:0] hx_look = hx_mem[hx_reg];
+// At E_FIN: the job's connection's key as stored, and the buckets of that key and of the new one.
+wire [64:0] key_old = key_mem[qpn_reg];
+wire [QPN_W-1:0] hx_old_at = key_hash(key_old[47:32], key_old[31:0]);
+wire unused_key_old = &{1'b0, key_old[63:48]};   // the hash takes the comm ID's low half
+wire [QPN_W-1:0] hx_new_at = key_hash(c_rcomm[15:0], c_rip);
+wire [QPN_W:0] hx_old = hx_mem[hx_old_at];
+wire [QPN_W:0] hx_new = hx_mem[hx_new_at];
 
 // Default actions for a new job.
 task clear_actions;
@@ -877,6 +925,19 @@ task post_event(input [7:0] t);
     begin
         a_eqe = 1'b1;
         e_type = t;
+    end
+endtask
+
+// A REQ whose key is not in its bucket: new, unless some key lives outside its bucket; then
+// the scan decides.
+task not_indexed;
+    begin
+        if (hx_over != 0) begin
+            scan_reg <= 0;
+            e_state <= E_SCAN;
+        end else begin
+            e_state <= E_REQNEW;
+        end
     end
 endtask
 
@@ -956,18 +1017,17 @@ always @(posedge clk) begin
 
     case (e_state)
         E_INIT: begin
-            // Contexts cleared, numbers 2.. into the free list, timers and keys cleared.
+            // Contexts cleared, every number into the free list, timers and keys cleared.
             if (!init_cnt[QPN_W]) begin
                 ctx_we <= 1'b1;
                 ctx_wa <= init_cnt[QPN_W-1:0];
                 ctx_wd <= {CTX_W{1'b0}};
                 tmr_mem[init_cnt[QPN_W-1:0]] <= 25'd0;
                 key_mem[init_cnt[QPN_W-1:0]] <= 65'd0;
-                if (init_cnt >= 2) begin
-                    fl_mem[fl_tail] <= init_cnt[QPN_W-1:0];
-                    fl_tail <= fl_tail + 1'b1;
-                    fl_count <= fl_count + 1'b1;
-                end
+                hx_mem[init_cnt[QPN_W-1:0]] <= {(QPN_W+1){1'b0}};
+                fl_mem[fl_tail] <= init_cnt[QPN_W-1:0];
+                fl_tail <= fl_tail + 1'b1;
+                fl_count <= fl_count + 1'b1;
                 init_cnt <= init_cnt + 1'b1;
             end else begin
                 e_state <= E_IDLE;
@@ -1002,8 +1062,8 @@ always @(posedge clk) begin
                 rx_done <= 1'b1;
                 e_state <= E_IDLE;
             end else if (rx_m == M_REQ) begin
-                scan_reg <= 0;
-                e_state <= E_SCAN;
+                hx_reg <= key_hash(rx_their[15:0], rx_ip_reg);
+                e_state <= E_HASH;
             end else if (!rx_mine_ok) begin
                 st_drop <= 1'b1;
                 rx_done <= 1'b1;
@@ -1015,8 +1075,27 @@ always @(posedge clk) begin
             end
         end
 
+        E_HASH: begin
+            if (hx_look[QPN_W]) begin
+                scan_reg <= hx_look[QPN_W-1:0];
+                e_state <= E_HKEY;
+            end else begin
+                not_indexed;
+            end
+        end
+
+        E_HKEY: begin
+            if (key_scan_hit) begin
+                qpn_reg <= scan_reg;
+                ctx_ra <= scan_reg;
+                e_state <= E_RXCTX;
+            end else begin
+                not_indexed;
+            end
+        end
+
         E_SCAN: begin
-            if (key_scan[64] && key_scan[63:32] == rx_their && key_scan[31:0] == rx_ip_reg) begin
+            if (key_scan_hit) begin
                 qpn_reg <= scan_reg;
                 ctx_ra <= scan_reg;
                 e_state <= E_RXCTX;
@@ -1110,7 +1189,7 @@ always @(posedge clk) begin
                             a_rts = 1'b0;
                             c_state = C_TIMEWAIT;
                             mad_to_peer(M_DREP);
-                            arm(after(cfg_resp_timeout));
+                            arm(after(cfg_timewait));
                         end else if (c_state == C_TIMEWAIT) begin
                             a_resend = 1'b1;      // our DREP was lost
                             a_ctxw = 1'b0;
@@ -1121,7 +1200,7 @@ always @(posedge clk) begin
                     M_DREP: begin
                         if (c_state == C_DREQ_SENT) begin
                             c_state = C_TIMEWAIT;
-                            arm(after(cfg_resp_timeout));
+                            arm(after(cfg_timewait));
                             post_event(SAN_CM_EVENT_DISCONNECTED);
                             ev_pdata(M_DREP);
                         end else begin
@@ -1274,7 +1353,7 @@ always @(posedge clk) begin
                             r_status = SAN_CM_STATUS_BAD_RING;
                         end else if (ch_op == SAN_CM_OP_CONNECT && fl_count == 0) begin
                             r_status = SAN_CM_STATUS_NO_CONTEXT;
-                        end else if (ch_op != SAN_CM_OP_CONNECT && (ch_conn[15:QPN_W] != 0 || ch_conn[QPN_W-1:0] < 2)) begin
+                        end else if (ch_op != SAN_CM_OP_CONNECT && ch_conn[15:QPN_W] != 0) begin
                             r_status = SAN_CM_STATUS_BAD_CONN;
                         end else begin
                             // Read the private data, then the context.
@@ -1394,7 +1473,7 @@ always @(posedge clk) begin
                             a_reason = ch_reason;
                             a_pd = 1'b1;
                             a_pdlen = ch_pdlen;
-                            arm(after(cfg_resp_timeout));
+                            arm(after(cfg_timewait));
                         end else begin
                             r_status = SAN_CM_STATUS_BAD_STATE;
                         end
@@ -1464,7 +1543,7 @@ always @(posedge clk) begin
             end else if (c_state == C_DREQ_SENT) begin
                 st_timeout <= 1'b1;
                 c_state = C_TIMEWAIT;
-                arm(after(cfg_resp_timeout));
+                arm(after(cfg_timewait));
                 post_event(SAN_CM_EVENT_DISCONNECTED);
                 e_reason = SAN_CM_REJ_REASON_TIMEOUT;
             end else begin
@@ -1476,14 +1555,14 @@ always @(posedge clk) begin
         // --- the steps ---
         E_BUILD: begin
             if (!tx_busy_slot) begin
-                b_row[32 * b_lane +: 32] <= b_word;
-                if (b_lane == WPB - 1) begin
+                b_row <= b_row_mad;
+                if (b_lane == WPB - BL) begin
                     mad_we <= 1'b1;
                     mad_wa <= {a_slot, b_rowi};
-                    mad_wd <= row_with(b_row, b_lane, b_word);
+                    mad_wd <= b_row_mad;
                 end
-                b_w <= b_w + 6'd1;
-                if (b_w == 6'd63) begin
+                b_w <= b_w + BL6;
+                if (b_w == 6'd63 - BL6 + 6'd1) begin
                     b_w <= 6'd0;
                     e_state <= a_load ? E_LOAD : E_SEND;
                 end
@@ -1511,14 +1590,14 @@ always @(posedge clk) begin
 
         E_EQB: begin
             if (!eq_full) begin
-                b_row[32 * b_lane +: 32] <= q_word;
-                if (b_lane == WPB - 1) begin
+                b_row <= b_row_eqe;
+                if (b_lane == WPB - BL) begin
                     eq_we <= 1'b1;
                     eq_wa <= b_rowi;
-                    eq_wd <= row_with(b_row, b_lane, q_word);
+                    eq_wd <= b_row_eqe;
                 end
-                b_w <= b_w + 6'd1;
-                if (b_w == 6'd63) begin
+                b_w <= b_w + BL6;
+                if (b_w == 6'd63 - BL6 + 6'd1) begin
                     b_w <= 6'd0;
                     e_state <= E_EQREQ;
                 end
@@ -1571,8 +1650,22 @@ always @(posedge clk) begin
             end
             if (a_tmr == 2'd1) tmr_mem[qpn_reg] <= {1'b1, t_dl};
             if (a_tmr == 2'd2) tmr_mem[qpn_reg] <= 25'd0;
-            if (a_key == 2'd1) key_mem[qpn_reg] <= {1'b1, c_rcomm, c_rip};
-            if (a_key == 2'd2) key_mem[qpn_reg] <= 65'd0;
+            if (a_key == 2'd1) begin
+                key_mem[qpn_reg] <= {1'b1, c_rcomm, c_rip};
+                if (!hx_new[QPN_W]) begin
+                    hx_mem[hx_new_at] <= {1'b1, qpn_reg};
+                end else begin
+                    hx_over <= hx_over + 1'b1;
+                end
+            end
+            if (a_key == 2'd2 && key_old[64]) begin
+                key_mem[qpn_reg] <= 65'd0;
+                if (hx_old == {1'b1, qpn_reg}) begin
+                    hx_mem[hx_old_at] <= {(QPN_W+1){1'b0}};
+                end else begin
+                    hx_over <= hx_over - 1'b1;
+                end
+            end
             if (a_free) begin
                 fl_mem[fl_tail] <= qpn_reg;
                 fl_tail <= fl_tail + 1'b1;
@@ -1600,6 +1693,7 @@ always @(posedge clk) begin
         fl_head <= 0;
         fl_tail <= 0;
         fl_count <= 0;
+        hx_over <= 0;
         l_valid <= {N_LISTEN{1'b0}};
         ld_valid_reg <= 1'b0;
         ld_issued <= 1'b0;

@@ -85,6 +85,7 @@ module san_csr #(
     output wire [4:0]                 cfg_cm_resp_timeout,
     output wire [3:0]                 cfg_cm_max_retries,
     output wire [4:0]                 cfg_cm_defer_timeout,
+    output wire [4:0]                 cfg_cm_timewait,
     output wire [15:0]                m_cm_db_cmd_pi,
     output wire                       m_cm_db_cmd_valid,
     output wire [15:0]                m_cm_db_eq_ci,
@@ -248,6 +249,7 @@ reg         cm_enable_reg = 1'b0, cm_enable_next;
 reg  [4:0]  cm_resp_reg = SAN_CM_TIMING_RESET[4:0], cm_resp_next;
 reg  [3:0]  cm_retries_reg = SAN_CM_TIMING_RESET[11:8], cm_retries_next;
 reg  [4:0]  cm_defer_reg = SAN_CM_TIMING_RESET[20:16], cm_defer_next;
+reg  [4:0]  cm_tw_reg = SAN_CM_TIMING_RESET[28:24], cm_tw_next;
 reg  [15:0] cm_db_data_reg = 16'd0, cm_db_data_next;
 reg         cm_db_arm_reg = 1'b0, cm_db_arm_next;
 reg         cm_db_cmd_reg = 1'b0, cm_db_cmd_next;
@@ -309,6 +311,7 @@ assign cfg_eq_vector = cm_eq_vector_reg;
 assign cfg_cm_resp_timeout = cm_resp_reg;
 assign cfg_cm_max_retries = cm_retries_reg;
 assign cfg_cm_defer_timeout = cm_defer_reg;
+assign cfg_cm_timewait = cm_tw_reg;
 assign m_cm_db_cmd_pi = cm_db_data_reg;
 assign m_cm_db_cmd_valid = cm_db_cmd_reg;
 assign m_cm_db_eq_ci = cm_db_data_reg;
@@ -429,6 +432,7 @@ always @* begin
     cm_resp_next = cm_resp_reg;
     cm_retries_next = cm_retries_reg;
     cm_defer_next = cm_defer_reg;
+    cm_tw_next = cm_tw_reg;
     cm_db_data_next = cm_db_data_reg;
     cm_db_arm_next = cm_db_arm_reg;
     cm_db_cmd_next = 1'b0;
@@ -566,6 +570,7 @@ always @* begin
                     if (s_axil_wstrb[0]) cm_resp_next = s_axil_wdata[SAN_CM_TIMING_RESPONSE_TIMEOUT_LSB +: 5];
                     if (s_axil_wstrb[1]) cm_retries_next = s_axil_wdata[SAN_CM_TIMING_MAX_RETRIES_LSB +: 4];
                     if (s_axil_wstrb[2]) cm_defer_next = s_axil_wdata[SAN_CM_TIMING_DEFER_TIMEOUT_LSB +: 5];
+                    if (s_axil_wstrb[3]) cm_tw_next = s_axil_wdata[SAN_CM_TIMING_TIMEWAIT_LSB +: 5];
                 end
                 SAN_CM_CMDQ_PI_ADDR: begin
                     cm_db_data_next = s_axil_wdata[15:0];
@@ -715,7 +720,7 @@ always @* begin
                 SAN_CM_LOG_SIZES_ADDR: rdata_next = {19'd0, cm_eq_log_reg, 3'd0, cm_cmdq_log_reg};
                 SAN_CM_EQ_VECTOR_ADDR: rdata_next = {16'd0, cm_eq_vector_reg};
                 SAN_CM_CONTROL_ADDR: rdata_next[SAN_CM_CONTROL_ENABLE_LSB] = cm_enable_reg;
-                SAN_CM_TIMING_ADDR: rdata_next = {11'd0, cm_defer_reg, 4'd0, cm_retries_reg, 3'd0, cm_resp_reg};
+                SAN_CM_TIMING_ADDR: rdata_next = {3'd0, cm_tw_reg, 3'd0, cm_defer_reg, 4'd0, cm_retries_reg, 3'd0, cm_resp_reg};
                 SAN_CM_MADS_TX_ADDR: rdata_next = cm_mads_tx_reg;
                 SAN_CM_MADS_RX_ADDR: rdata_next = cm_mads_rx_reg;
                 SAN_CM_MADS_DROPPED_ADDR: rdata_next = cm_mads_drop_reg;
@@ -780,6 +785,7 @@ always @(posedge clk) begin
     cm_resp_reg <= cm_resp_next;
     cm_retries_reg <= cm_retries_next;
     cm_defer_reg <= cm_defer_next;
+    cm_tw_reg <= cm_tw_next;
     cm_db_data_reg <= cm_db_data_next;
     cm_db_arm_reg <= cm_db_arm_next;
     cm_db_cmd_reg <= cm_db_cmd_next;
@@ -909,6 +915,7 @@ always @(posedge clk) begin
         cm_resp_reg <= SAN_CM_TIMING_RESET[4:0];
         cm_retries_reg <= SAN_CM_TIMING_RESET[11:8];
         cm_defer_reg <= SAN_CM_TIMING_RESET[20:16];
+        cm_tw_reg <= SAN_CM_TIMING_RESET[28:24];
         cm_db_cmd_reg <= 1'b0;
         cm_db_eq_reg <= 1'b0;
     end

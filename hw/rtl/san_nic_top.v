@@ -206,7 +206,7 @@ assign ctx_load_min_rnr_timer = cm_ld_valid ? cm_ld_min_rnr_timer : csr_ld_min_r
 // Connection manager configuration, doorbells, counters, interrupt.
 wire        cfg_cm_enable;
 wire [63:0] cfg_cmdq_base, cfg_eq_base;
-wire [4:0]  cfg_cmdq_log, cfg_eq_log, cfg_cm_resp_timeout, cfg_cm_defer_timeout;
+wire [4:0]  cfg_cmdq_log, cfg_eq_log, cfg_cm_resp_timeout, cfg_cm_defer_timeout, cfg_cm_timewait;
 wire [15:0] cfg_eq_vector;
 wire [3:0]  cfg_cm_max_retries;
 wire [15:0] cm_db_cmd_pi, cm_db_eq_ci;
@@ -285,6 +285,7 @@ san_csr #(
     .cfg_cm_resp_timeout(cfg_cm_resp_timeout),
     .cfg_cm_max_retries(cfg_cm_max_retries),
     .cfg_cm_defer_timeout(cfg_cm_defer_timeout),
+    .cfg_cm_timewait(cfg_cm_timewait),
     .m_cm_db_cmd_pi(cm_db_cmd_pi),
     .m_cm_db_cmd_valid(cm_db_cmd_valid),
     .m_cm_db_eq_ci(cm_db_eq_ci),
@@ -860,6 +861,7 @@ san_cm_engine #(
     .cfg_resp_timeout(cfg_cm_resp_timeout),
     .cfg_max_retries(cfg_cm_max_retries),
     .cfg_defer_timeout(cfg_cm_defer_timeout),
+    .cfg_timewait(cfg_cm_timewait),
     .s_db_cmd_pi(cm_db_cmd_pi),
     .s_db_cmd_valid(cm_db_cmd_valid),
     .s_db_eq_ci(cm_db_eq_ci),

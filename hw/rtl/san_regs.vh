@@ -6,7 +6,7 @@
 /* verilator lint_off UNUSEDPARAM */
 
 // CRC-32 of hw/regs/san_nic.yaml
-localparam [31:0] SAN_CONTRACT_ID = 32'h643F2D29;
+localparam [31:0] SAN_CONTRACT_ID = 32'hA75DFEA1;
 
 // Block nic: Identity, build parameters, control and status of the whole NIC. Always the first block.
 localparam [31:0] SAN_NIC_TYPE = 32'h53414E43;
@@ -29,7 +29,7 @@ localparam [31:0] SAN_NIC_BLK_NEXT_RESET = 32'h100;
 localparam [31:0] SAN_NIC_CONTRACT_ID_ADDR = 32'hC;
 // BUILD_DATA_WIDTH (ro): Width of the link and DMA data paths in bits.
 localparam [31:0] SAN_NIC_BUILD_DATA_WIDTH_ADDR = 32'h10;
-// BUILD_N_QP (ro): Number of connection contexts (queue pairs) the build holds.
+// BUILD_N_QP (ro): Number of connection contexts (queue pairs) the build holds. Connection n is QP BUILD_N_QP + n on the wire (QP numbers 0 and 1 are the subnet's and the connection manager's, and no connection takes them).
 localparam [31:0] SAN_NIC_BUILD_N_QP_ADDR = 32'h14;
 // BUILD_CLK_KHZ (ro): Core clock frequency in kHz that the build's timers are computed for.
 localparam [31:0] SAN_NIC_BUILD_CLK_KHZ_ADDR = 32'h18;
@@ -142,7 +142,7 @@ localparam [31:0] SAN_QPC_STATE_ADDR = 32'h214;
 localparam [31:0] SAN_QPC_STATE_RESET = 32'h0;
 localparam integer SAN_QPC_STATE_RTS_LSB = 0;
 localparam integer SAN_QPC_STATE_RTS_WIDTH = 1;
-// DEST_QPN (rw): The peer's QP number (24 bits).
+// DEST_QPN (rw): The peer's QP number on the wire (24 bits): its BUILD_N_QP plus its connection number.
 localparam [31:0] SAN_QPC_DEST_QPN_ADDR = 32'h218;
 localparam [31:0] SAN_QPC_DEST_QPN_RESET = 32'h0;
 // DMAC_HI (rw): The peer's MAC, bytes 0 and 1, as MAC_HI.
@@ -266,13 +266,15 @@ localparam integer SAN_CM_CONTROL_ENABLE_LSB = 0;
 localparam integer SAN_CM_CONTROL_ENABLE_WIDTH = 1;
 // TIMING (rw): Protocol timers and retries, with the IB CM encodings (a time code t means 4.096 us x 2^t at the build clock; codes above 22 count as 22).
 localparam [31:0] SAN_CM_TIMING_ADDR = 32'h102C;
-localparam [31:0] SAN_CM_TIMING_RESET = 32'h180F14;
+localparam [31:0] SAN_CM_TIMING_RESET = 32'h16180F14;
 localparam integer SAN_CM_TIMING_RESPONSE_TIMEOUT_LSB = 0;
 localparam integer SAN_CM_TIMING_RESPONSE_TIMEOUT_WIDTH = 5;
 localparam integer SAN_CM_TIMING_MAX_RETRIES_LSB = 8;
 localparam integer SAN_CM_TIMING_MAX_RETRIES_WIDTH = 4;
 localparam integer SAN_CM_TIMING_DEFER_TIMEOUT_LSB = 16;
 localparam integer SAN_CM_TIMING_DEFER_TIMEOUT_WIDTH = 5;
+localparam integer SAN_CM_TIMING_TIMEWAIT_LSB = 24;
+localparam integer SAN_CM_TIMING_TIMEWAIT_WIDTH = 5;
 // MADS_TX (ro): CM MADs sent, resends included.
 localparam [31:0] SAN_CM_MADS_TX_ADDR = 32'h1030;
 localparam [31:0] SAN_CM_MADS_TX_RESET = 32'h0;

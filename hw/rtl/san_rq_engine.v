@@ -13,7 +13,8 @@
 // Stage A, per parser descriptor (2 cycles): reads the connection's context (block RAM) and its
 // RQ producer index (own RAM, written by doorbells) in the cycle it takes the descriptor, and
 // decides in the next, with the first rule that applies:
-// - QP_STATE drop: not an RC SEND or ACK, QP 1, a QP number beyond N_QP, or not ready (RTS).
+// - QP_STATE drop: not an RC SEND or ACK, a DestQP that is not a connection's (connection c is
+//   QP N_QP + c on the wire; anything else, QP 1 included, is dropped), or not ready (RTS).
 // - An ACK (opcode 0x11) goes to the completer (m_ack_*: QP, PSN, AETH syndrome and MSN).
 // - DUPLICATE drop, PSN behind the expected one (epsn - PSN mod 2^24 in [1, 2^23]): re-ACKed
 //   with an ACK of epsn - 1 (what rxe does for every duplicate SEND).
@@ -310,7 +311,7 @@ wire d_is_send = d_first || d_middle || d_last || d_only;
 wire d_is_ack = d_opcode_reg == OP_ACK;
 wire d_starts = d_first || d_only;      // takes a WQE
 wire d_ends = d_last || d_only;         // completes a message
-wire d_qp_bad = d_qp_reg[23:QPN_W] != {(24-QPN_W){1'b0}} || d_qp_reg == 24'd1;
+wire d_qp_bad = d_qp_reg[23:QPN_W] != {{(23-QPN_W){1'b0}}, 1'b1};   // not N_QP + c
 
 // 24-bit serial number arithmetic: the half of the PSN space before epsn is behind (already
 // received), the half after it ahead.

@@ -21,7 +21,8 @@
 //   16 Oversize    longer than 14+20+8+12+8+4096+3+4 = 4165 bytes (the longest legal frame)
 //   1..12          the reason of hw/wire's ParseOptions{PKey: 0xFFFF, PMTU: 2^pmtu_log2}.Parse,
 //                  with its conditions in its order (Truncated is checked at three places)
-//   14 QPRange     BTH DestQP is N_QP or above and not 1 (QP 1 is the CM's)
+//   14 QPRange     BTH DestQP is not one of the connections' (N_QP to 2*N_QP-1: connection c
+//                  is QP N_QP + c on the wire) and not 1 (QP 1 is the CM's)
 //   15 NoRoom      the payload does not fit in the free buffer space, or the descriptor FIFO
 //                  (or the payload length FIFO) is full
 //
@@ -38,7 +39,8 @@ module san_rx_parser #(
     // Descriptor FIFO entries (distributed RAM), and as many in the FIFO of payload lengths
     // the buffer reader follows; a power of two from 2 to 1024.
     parameter DESC_DEPTH = 32,
-    // Queue pairs: frames to DestQP N_QP and above, QP 1 excepted, are dropped; 2 to 2^24.
+    // Connections: their QPs on the wire are N_QP to 2*N_QP-1 (QP numbers 0 and 1 are the
+    // subnet's and the CM's); frames to any other DestQP but 1 are dropped. 2 to 2^23.
     parameter N_QP = 256
 ) (
     input  wire                    clk,
@@ -105,7 +107,8 @@ localparam integer DEPTH = BUF_BYTES / BYTES;
 localparam integer ADDR_WIDTH = $clog2(DEPTH);
 // Width to compare beat counts of the buffer and of a payload in.
 localparam integer CNT_WIDTH = ADDR_WIDTH + 1 > 14 ? ADDR_WIDTH + 1 : 14;
-localparam [24:0] QP_LIMIT = N_QP[24:0];
+localparam [24:0] QP_BASE = N_QP[24:0];
+localparam [24:0] QP_LIMIT = 2 * N_QP[24:0];
 
 // Where the payload starts (after the BTH, the AETH or the DETH): its beat and lane.
 localparam integer P_BTH = 54;
@@ -147,8 +150,8 @@ initial begin
         $error("san_rx_parser: DESC_DEPTH must be a power of two from 2 to 1024");
         $finish;
     end
-    if (N_QP < 2 || N_QP > 16777216) begin
-        $error("san_rx_parser: N_QP must be from 2 to 2^24");
+    if (N_QP < 2 || N_QP > 8388608) begin
+        $error("san_rx_parser: N_QP must be from 2 to 2^23");
         $finish;
     end
 end
@@ -382,7 +385,7 @@ wire desc_ready;
 wire lenq_ready;
 wire no_room = {{(CNT_WIDTH-ADDR_WIDTH-1){1'b0}}, stored} < pay_beats || !desc_ready
     || (pay_n != {LEN_WIDTH{1'b0}} && !lenq_ready);
-wire qp_bad = {1'b0, f_dest_qp} >= QP_LIMIT && f_dest_qp != 24'd1;
+wire qp_bad = ({1'b0, f_dest_qp} < QP_BASE || {1'b0, f_dest_qp} >= QP_LIMIT) && f_dest_qp != 24'd1;
 
 reg [4:0] reason;
 always @* begin

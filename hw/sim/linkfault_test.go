@@ -77,7 +77,7 @@ func (p *linkPair) connect(t *testing.T, conns, entries int) [][2]*nicdrv.QP {
 			pair[i] = q
 		}
 		for i := range pair {
-			require.NoError(t, pair[i].LoadForTest(nicdrv.Peer{QPN: uint32(num),
+			require.NoError(t, pair[i].LoadForTest(nicdrv.Peer{QPN: pair[1-i].QPN(),
 				MAC: net.HardwareAddr{0x02, 0, 0, 0, 0, byte(2 - i)}, IP: netip.AddrFrom4([4]byte{10, 0, 0, byte(2 - i)}),
 				UDPSource: uint16(0xC000 + num), SendPSN: uint32(100 * num), ReceivePSN: uint32(100 * num),
 				// Go-back-N on NAKs, but no retransmit timer: these tests count what the link

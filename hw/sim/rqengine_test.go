@@ -41,7 +41,7 @@ func rqSynRNR(timer uint8) uint8 { return uint8(regs.AethSyndromeRNRNAK) | timer
 type rqPkt struct {
 	op     uint8
 	se     bool
-	qp     uint32 // BTH DestQP, 24 bits
+	qp     uint32 // BTH DestQP, 24 bits: connection c is QP rqNQP + c (see conn)
 	ackReq bool
 	psn    uint32
 	pay    []byte
@@ -94,10 +94,18 @@ type rqEvent struct {
 	eager bool
 }
 
+// conn is the connection p's DestQP names (the engine reads that context whatever the upper
+// bits), and connOK whether the DestQP is a connection's at all: connection c is QP rqNQP + c.
+func (p *rqPkt) conn() uint32 { return p.qp & (rqNQP - 1) }
+func (p *rqPkt) connOK() bool { return p.qp/rqNQP == 1 }
+
+// rqWire is connection c's QP number on the wire.
+func rqWire(c uint32) uint32 { return rqNQP | c }
+
 func (e *rqEvent) qp() uint32 {
 	switch {
 	case e.pkt != nil:
-		return e.pkt.qp
+		return e.pkt.conn()
 	case e.load != nil:
 		return e.load.qp
 	}
@@ -235,10 +243,10 @@ func rqIsSend(op uint8) bool {
 // completer). PSNs compare in 24-bit serial arithmetic: the 2^23 PSNs before the expected one
 // are behind (duplicates), the 2^23 - 1 after it ahead (a gap).
 func (r *rqRef) verdict(p *rqPkt) uint8 {
-	q := r.qps[p.qp]
+	q := r.qps[p.conn()]
 	starts := p.op == wire.OpRCSendFirst || p.op == wire.OpRCSendOnly
 	switch {
-	case !rqIsSend(p.op) && p.op != wire.OpRCAck || p.qp >= rqNQP || p.qp == wire.GSIQP || q == nil || !q.ctx.rts:
+	case !rqIsSend(p.op) && p.op != wire.OpRCAck || !p.connOK() || q == nil || !q.ctx.rts:
 		return rqQPState
 	case p.op == wire.OpRCAck:
 		return 0
@@ -264,9 +272,9 @@ func (r *rqRef) ack(i int, qp uint32, q *rqRefQP, syn uint8, psn uint32) {
 
 func (r *rqRef) packet(i int, p *rqPkt) {
 	why := r.verdict(p)
-	q := r.qps[p.qp]
+	q := r.qps[p.conn()]
 	if p.op == wire.OpRCAck && why == 0 {
-		r.fwd = append(r.fwd, rqFwd{QPN: p.qp, PSN: p.psn, Syn: p.syn, MSN: p.amsn})
+		r.fwd = append(r.fwd, rqFwd{QPN: p.conn(), PSN: p.psn, Syn: p.syn, MSN: p.amsn})
 		return
 	}
 	if why != 0 {
@@ -277,17 +285,17 @@ func (r *rqRef) packet(i int, p *rqPkt) {
 		// The responder's answers, as rxe gives them; none moves the expected PSN.
 		switch why {
 		case rqDup: // re-ACK of the last PSN received, for every duplicate
-			r.ack(i, p.qp, q, rqSynACK, wire.PSNAdd(q.epsn, -1))
+			r.ack(i, p.conn(), q, rqSynACK, wire.PSNAdd(q.epsn, -1))
 		case rqPSN: // one NAK per gap, with the PSN expected
 			if !q.nakSent {
-				r.ack(i, p.qp, q, rqSynSeq, q.epsn)
+				r.ack(i, p.conn(), q, rqSynSeq, q.epsn)
 				q.nakSent = true
 			}
 		case rqSequence:
-			r.ack(i, p.qp, q, rqSynInvReq, q.epsn)
+			r.ack(i, p.conn(), q, rqSynInvReq, q.epsn)
 		case rqNoRecv: // the sender resends this PSN after the RNR timer; the packets behind it
 			// get no PSN sequence NAK
-			r.ack(i, p.qp, q, rqSynRNR(q.ctx.rnr), p.psn)
+			r.ack(i, p.conn(), q, rqSynRNR(q.ctx.rnr), p.psn)
 			q.nakSent = true
 		}
 		return
@@ -314,7 +322,7 @@ func (r *rqRef) packet(i int, p *rqPkt) {
 	q.inMsg = !ends
 	if ends {
 		q.msn = (q.msn + 1) & wire.PSNMask
-		c := rqWantCQE{rqCQE: rqCQE{QPN: p.qp, WrID: q.cur.wrID, ByteLen: uint32(q.off),
+		c := rqWantCQE{rqCQE: rqCQE{QPN: p.conn(), WrID: q.cur.wrID, ByteLen: uint32(q.off),
 			Opcode: uint8(regs.CQEOpcodeRecv), SE: p.se, Index: q.curIdx}, addr: q.cur.addr}
 		switch {
 		case q.cur.bad:
@@ -329,11 +337,11 @@ func (r *rqRef) packet(i int, p *rqPkt) {
 			o := rqMemOff(q.cur.addr)
 			c.data = append([]byte(nil), r.mem[o:o+n]...)
 		}
-		r.cqes[p.qp] = append(r.cqes[p.qp], c)
+		r.cqes[p.conn()] = append(r.cqes[p.conn()], c)
 		r.nCQE++
 	}
 	if p.ackReq {
-		r.ack(i, p.qp, q, rqSynACK, p.psn)
+		r.ack(i, p.conn(), q, rqSynACK, p.psn)
 	}
 }
 
@@ -468,7 +476,7 @@ func (g *rqGen) message(qp uint32, n, pmtu int) []*rqEvent {
 	segs := wire.Segment(n, pmtu)
 	for k, s := range segs {
 		last := k == len(segs)-1
-		p := &rqPkt{op: s.OpCode, qp: qp, psn: g.sendPSN[qp], pay: pay[s.Offset : s.Offset+s.Len],
+		p := &rqPkt{op: s.OpCode, qp: rqWire(qp), psn: g.sendPSN[qp], pay: pay[s.Offset : s.Offset+s.Len],
 			ackReq: last || g.rng.Intn(8) == 0, se: last && g.rng.Intn(2) == 0}
 		g.sendPSN[qp] = wire.PSNAdd(g.sendPSN[qp], 1)
 		out = append(out, &rqEvent{pkt: p})
@@ -476,8 +484,8 @@ func (g *rqGen) message(qp uint32, n, pmtu int) []*rqEvent {
 	return out
 }
 
-// raw makes a packet with a random payload that does not move the sender's PSN; an ACK gets a
-// random AETH.
+// raw makes a packet to DestQP qp (a QP number on the wire: rqWire(c) for connection c) with a
+// random payload that does not move the sender's PSN; an ACK gets a random AETH.
 func (g *rqGen) raw(op uint8, qp, psn uint32, n int) *rqEvent {
 	pay := make([]byte, n)
 	g.rng.Read(pay)
@@ -1109,9 +1117,9 @@ func TestRqEngineMessages(t *testing.T) {
 // (re-ACK, NAK, RNR NAK or nothing) is the reference's to check.
 func rqDrops(t *testing.T, g *rqGen) {
 	const pmtu = 256
-	const qp, other, reset, gsi, reload = 7, 9, 3, wire.GSIQP, 11
+	const qp, other, reset, one, reload = 7, 9, 3, 1, 11
 	for _, e := range []*rqEvent{g.load(qp, true, 1000, 2), g.load(other, true, wire.PSNMask, 3),
-		g.load(reset, false, 5, 2), g.load(gsi, true, 0, 2), g.load(reload, true, 77, 2)} {
+		g.load(reset, false, 5, 2), g.load(one, true, 0, 2), g.load(reload, true, 77, 2)} {
 		g.emit(e)
 	}
 	msg := func(q uint32, n int) {
@@ -1126,47 +1134,50 @@ func rqDrops(t *testing.T, g *rqGen) {
 	}
 	g.emit(g.post(other, 0, []int{100, 2000, 50}, nil))
 
-	// QP_STATE: not ready (reset), QP 1 even when loaded ready, a QP number beyond N_QP whose
-	// low bits name a ready QP, UD and other opcodes; checked before everything else.
+	// QP_STATE: not ready (reset), QP 1 (the CM's) even though connection 1 is loaded ready, QP
+	// numbers below and beyond the connections' whose low bits name a ready one, UD and other
+	// opcodes; checked before everything else.
 	g.emit(g.post(reset, 0, []int{64}, nil))
-	drop(g.raw(wire.OpRCSendOnly, reset, 5, 64), rqQPState)
-	drop(g.raw(wire.OpRCSendMiddle, reset, 9, 256), rqQPState)
-	drop(g.raw(wire.OpRCSendOnly, gsi, 0, 10), rqQPState)
-	drop(g.raw(wire.OpUDSendOnly, gsi, 0, 256), rqQPState)
-	drop(g.raw(wire.OpRCSendOnly, rqNQP|qp, exp(qp), 8), rqQPState)
+	drop(g.raw(wire.OpRCSendOnly, rqWire(reset), 5, 64), rqQPState)
+	drop(g.raw(wire.OpRCSendMiddle, rqWire(reset), 9, 256), rqQPState)
+	drop(g.raw(wire.OpRCSendOnly, wire.GSIQP, 0, 10), rqQPState)
+	drop(g.raw(wire.OpUDSendOnly, wire.GSIQP, 0, 256), rqQPState)
+	drop(g.raw(wire.OpRCSendOnly, qp, exp(qp), 8), rqQPState)
+	drop(g.raw(wire.OpRCSendOnly, 2*rqNQP|qp, exp(qp), 8), rqQPState)
 	drop(g.raw(wire.OpRCSendOnly, 1<<23|qp, exp(qp), 0), rqQPState)
-	drop(g.raw(wire.OpUDSendOnly, qp, exp(qp), 100), rqQPState)
-	drop(g.raw(0x0A, qp, exp(qp), 32), rqQPState) // RDMA WRITE ONLY
-	drop(g.raw(0x06, qp, exp(qp), 0), rqQPState)  // RDMA WRITE FIRST, no payload
+	drop(g.raw(wire.OpUDSendOnly, rqWire(qp), exp(qp), 100), rqQPState)
+	drop(g.raw(0x0A, rqWire(qp), exp(qp), 32), rqQPState) // RDMA WRITE ONLY
+	drop(g.raw(0x06, rqWire(qp), exp(qp), 0), rqQPState)  // RDMA WRITE FIRST, no payload
 	// ACKs: to the completer when the connection is ready, whatever their PSN; else QP_STATE.
-	g.emit(g.raw(wire.OpRCAck, qp, 123, 0))
-	g.emit(g.raw(wire.OpRCAck, other, exp(qp)+9, 0))
-	drop(g.raw(wire.OpRCAck, reset, 5, 0), rqQPState)
-	drop(g.raw(wire.OpRCAck, gsi, 0, 0), rqQPState)
-	drop(g.raw(wire.OpRCAck, rqNQP|qp, 0, 0), rqQPState)
+	g.emit(g.raw(wire.OpRCAck, rqWire(qp), 123, 0))
+	g.emit(g.raw(wire.OpRCAck, rqWire(other), exp(qp)+9, 0))
+	drop(g.raw(wire.OpRCAck, rqWire(reset), 5, 0), rqQPState)
+	drop(g.raw(wire.OpRCAck, wire.GSIQP, 0, 0), rqQPState)
+	drop(g.raw(wire.OpRCAck, qp, 0, 0), rqQPState)
+	drop(g.raw(wire.OpRCAck, 3*rqNQP|qp, 0, 0), rqQPState)
 	msg(other, 100)
 
 	// DUPLICATE and PSN, before SEQUENCE and NO_RECV: nothing is posted on qp yet.
-	drop(g.raw(wire.OpRCSendMiddle, qp, exp(qp)+1, 256), rqPSN) // NAK
-	drop(g.raw(wire.OpRCSendOnly, qp, exp(qp)+2, 3), rqPSN)     // the same gap: no NAK
-	drop(g.raw(wire.OpRCSendOnly, qp, exp(qp)-1, 3), rqDup)
-	drop(g.raw(wire.OpRCSendFirst, qp, exp(qp)-1<<22, 256), rqDup)
+	drop(g.raw(wire.OpRCSendMiddle, rqWire(qp), exp(qp)+1, 256), rqPSN) // NAK
+	drop(g.raw(wire.OpRCSendOnly, rqWire(qp), exp(qp)+2, 3), rqPSN)     // the same gap: no NAK
+	drop(g.raw(wire.OpRCSendOnly, rqWire(qp), exp(qp)-1, 3), rqDup)
+	drop(g.raw(wire.OpRCSendFirst, rqWire(qp), exp(qp)-1<<22, 256), rqDup)
 	// SEQUENCE before NO_RECV: MIDDLE and LAST outside a message.
-	drop(g.raw(wire.OpRCSendMiddle, qp, exp(qp), 256), rqSequence)
-	drop(g.raw(wire.OpRCSendLast, qp, exp(qp), 17), rqSequence)
+	drop(g.raw(wire.OpRCSendMiddle, rqWire(qp), exp(qp), 256), rqSequence)
+	drop(g.raw(wire.OpRCSendLast, rqWire(qp), exp(qp), 17), rqSequence)
 	// NO_RECV: a message with no receive posted.
-	drop(g.raw(wire.OpRCSendOnly, qp, exp(qp), 40), rqNoRecv)
-	drop(g.raw(wire.OpRCSendFirst, qp, exp(qp), 256), rqNoRecv)
+	drop(g.raw(wire.OpRCSendOnly, rqWire(qp), exp(qp), 40), rqNoRecv)
+	drop(g.raw(wire.OpRCSendFirst, rqWire(qp), exp(qp), 256), rqNoRecv)
 	msg(other, 2000)
 	g.emit(g.post(qp, 0, []int{1000, 300, 64}, nil))
 	// A message with FIRST/ONLY/bad PSN packets dropped inside it.
 	pk := g.message(qp, 3*pmtu+5, pmtu)
 	g.emit(pk[0])
-	drop(g.raw(wire.OpRCSendFirst, qp, exp(qp), 256), rqSequence)
-	drop(g.raw(wire.OpRCSendOnly, qp, exp(qp), 9), rqSequence)
-	drop(g.raw(wire.OpRCSendMiddle, qp, exp(qp)+5, 256), rqPSN) // a new gap since pk[0] was accepted: NAK again
+	drop(g.raw(wire.OpRCSendFirst, rqWire(qp), exp(qp), 256), rqSequence)
+	drop(g.raw(wire.OpRCSendOnly, rqWire(qp), exp(qp), 9), rqSequence)
+	drop(g.raw(wire.OpRCSendMiddle, rqWire(qp), exp(qp)+5, 256), rqPSN) // a new gap since pk[0] was accepted: NAK again
 	g.emit(pk[1])
-	drop(g.raw(wire.OpRCSendMiddle, reset, 0, 256), rqQPState)
+	drop(g.raw(wire.OpRCSendMiddle, rqWire(reset), 0, 256), rqQPState)
 	g.emit(pk[2])
 	g.emit(pk[3])
 	msg(qp, 300)
@@ -1175,7 +1186,7 @@ func rqDrops(t *testing.T, g *rqGen) {
 	msg(qp, 400) // into the 64-byte buffer: LOCAL_LENGTH
 	msg(qp, 64)  // the bad WQE: DMA_ERROR, nothing written
 	msg(qp, 64)  // fine again
-	drop(g.raw(wire.OpRCSendOnly, qp, exp(qp), 1), rqNoRecv)
+	drop(g.raw(wire.OpRCSendOnly, rqWire(qp), exp(qp), 1), rqNoRecv)
 	msg(other, 50)
 
 	// A reload in the middle of a message: the old message never completes, the old PSN is
@@ -1185,13 +1196,13 @@ func rqDrops(t *testing.T, g *rqGen) {
 	g.emit(pk[0])
 	g.emit(g.load(reload, true, 5000, 3))
 	drop(pk[1], rqDup) // 78 is behind 5000
-	drop(g.raw(wire.OpRCSendMiddle, reload, 5000, 256), rqSequence)
-	drop(g.raw(wire.OpRCSendOnly, reload, 5000, 256), rqNoRecv)
+	drop(g.raw(wire.OpRCSendMiddle, rqWire(reload), 5000, 256), rqSequence)
+	drop(g.raw(wire.OpRCSendOnly, rqWire(reload), 5000, 256), rqNoRecv)
 	g.emit(g.post(reload, 0, []int{100}, nil))
 	msg(reload, 100)
 	// Reset a connection (load with rts 0), then make it ready again.
 	g.emit(g.load(qp, false, 0, 2))
-	drop(g.raw(wire.OpRCSendOnly, qp, 0, 64), rqQPState)
+	drop(g.raw(wire.OpRCSendOnly, rqWire(qp), 0, 64), rqQPState)
 	g.emit(g.load(qp, true, 0xFFFFFF, 2))
 	g.emit(g.post(qp, 0, []int{64, 64, 64}, nil))
 	msg(qp, 64)
@@ -1305,9 +1316,9 @@ func rqRandom(g *rqGen, steps, pmtu int) {
 			if g.rng.Intn(2) == 0 {
 				psn = exp + uint32(g.rng.Intn(7)) - 3
 			}
-			dst := qp
+			dst := rqWire(qp)
 			if g.rng.Intn(6) == 0 {
-				dst |= uint32(1+g.rng.Intn(255)) << 8
+				dst = qp | uint32(g.rng.Intn(256))<<9 // not a connection's QP (0 to 1: QP 1 too)
 			}
 			n := 0
 			switch op {
@@ -1446,7 +1457,7 @@ func TestRqEngineReliable(t *testing.T) {
 			g.emit(g.load(peer, true, wire.PSNMask-1, 3))
 			exp := func(q uint32) uint32 { return g.scratch.qps[q].epsn }
 			send := func(op uint8, q, psn uint32, n int, ackReq bool, want uint8) *rqEvent {
-				e := g.raw(op, q, psn, n)
+				e := g.raw(op, rqWire(q), psn, n)
 				e.pkt.ackReq = ackReq
 				require.Equal(t, want, g.scratch.verdict(e.pkt), "script: packet %+v", *e.pkt)
 				g.emit(e)
@@ -1509,7 +1520,7 @@ func TestRqEngineReliable(t *testing.T) {
 			g.emit(msg[2])
 			// Go-back-N from 1, a received ACK in between (passed on, whatever its PSN).
 			g.emit(again(msg[0]))
-			g.emit(g.raw(wire.OpRCAck, qp, 0x123456, 0))
+			g.emit(g.raw(wire.OpRCAck, rqWire(qp), 0x123456, 0))
 			g.emit(again(msg[1]))
 			g.emit(again(msg[2]))
 			ack(rqSynACK, 3, 3)
@@ -1530,7 +1541,7 @@ func TestRqEngineReliable(t *testing.T) {
 				g.emit(e)
 			}
 			ack(rqSynSeq, 0xFFFFFE, 0)
-			g.emit(g.raw(wire.OpRCAck, peer, 5, 0))
+			g.emit(g.raw(wire.OpRCAck, rqWire(peer), 5, 0))
 			for _, e := range msg {
 				require.Zero(t, g.scratch.verdict(e.pkt))
 				g.emit(again(e))
@@ -1542,7 +1553,7 @@ func TestRqEngineReliable(t *testing.T) {
 			assert.Equal(t, want, g.scratch.answers(peer), "QP %d: the reference's answers", peer)
 			// A burst of received ACKs, more than the completer's FIFO holds.
 			for n := 0; n < 12; n++ {
-				g.emit(g.raw(wire.OpRCAck, []uint32{qp, peer}[n%2], uint32(rng.Intn(1<<24)), 0))
+				g.emit(g.raw(wire.OpRCAck, rqWire([]uint32{qp, peer}[n%2]), uint32(rng.Intn(1<<24)), 0))
 			}
 
 			b := newRqBench(t, rng, g, ks.k)
@@ -1599,7 +1610,7 @@ func TestRqEngineAckMerge(t *testing.T) {
 					for j, e := range sent[k] {
 						if j == gap {
 							gq := qps[rng.Intn(2)]
-							g.emit(g.raw(wire.OpRCSendOnly, gq, g.scratch.qps[gq].epsn+uint32(1+rng.Intn(5)), 0))
+							g.emit(g.raw(wire.OpRCSendOnly, rqWire(gq), g.scratch.qps[gq].epsn+uint32(1+rng.Intn(5)), 0))
 						}
 						g.emit(again(e))
 					}
@@ -1632,7 +1643,7 @@ func TestRqEngineAckMerge(t *testing.T) {
 				ld.eager = true
 				g.emit(ld)
 				for n := 0; n < 3; n++ {
-					send := g.raw(wire.OpRCSendOnly, q, ld.load.psn-uint32(1+n), 0)
+					send := g.raw(wire.OpRCSendOnly, rqWire(q), ld.load.psn-uint32(1+n), 0)
 					require.Equal(t, rqDup, g.scratch.verdict(send.pkt))
 					g.emit(send)
 				}

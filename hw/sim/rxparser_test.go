@@ -54,7 +54,8 @@ func rxExpect(b []byte, tuser bool, pmtu int) (uint8, *wire.Frame) {
 		}
 		return uint8(pe.Reason), nil
 	}
-	if f.BTH.DestQP >= rxNQP && f.BTH.DestQP != wire.GSIQP {
+	// Connection c is QP rxNQP + c on the wire; QP 1 is the CM's.
+	if (f.BTH.DestQP < rxNQP || f.BTH.DestQP >= 2*rxNQP) && f.BTH.DestQP != wire.GSIQP {
 		return rxDropQPRange, nil
 	}
 	return 0, f
@@ -336,12 +337,12 @@ func (b *rxBench) check(t *testing.T, allowNoRoom bool) map[uint8]int {
 	return counts
 }
 
-// rxGood returns a frame the reference accepts (for QP below rxNQP): opcode op with n payload
+// rxGood returns a frame the reference accepts (to one of the rxNQP connections): opcode op with n payload
 // bytes, and the extension header op needs.
 func rxGood(rng *rand.Rand, op uint8, n int) *wire.Frame {
 	f := randAddressed(rng)
 	f.TOS = uint8(rng.Intn(256)) // not covered by the ICRC, ignored by the receiver
-	f.BTH = wire.BTHFields{OpCode: op, PKey: wire.DefaultPKey, DestQP: uint32(rng.Intn(rxNQP)),
+	f.BTH = wire.BTHFields{OpCode: op, PKey: wire.DefaultPKey, DestQP: uint32(rxNQP + rng.Intn(rxNQP)),
 		PSN: uint32(rng.Intn(1 << 24)), AckReq: rng.Intn(2) == 0, SE: rng.Intn(4) == 0,
 		MigReq: rng.Intn(4) == 0, FECN: rng.Intn(8) == 0, BECN: rng.Intn(8) == 0}
 	switch op {
@@ -487,7 +488,7 @@ func rxMixed(rng *rand.Rand, pmtu int) ([]byte, bool, string) {
 	case p < 35:
 		f := rxRandomGood(rng, pmtu)
 		if rng.Intn(8) == 0 {
-			f.BTH.DestQP = []uint32{1, rxNQP - 1, rxNQP, uint32(rng.Intn(1 << 24))}[rng.Intn(4)]
+			f.BTH.DestQP = []uint32{0, 1, 2, rxNQP - 1, rxNQP, 2*rxNQP - 1, 2 * rxNQP, uint32(rng.Intn(1 << 24))}[rng.Intn(8)]
 		}
 		b, what = f.Marshal(), "good "+wire.OpcodeName(f.BTH.OpCode)
 	case p < 72:
@@ -579,10 +580,11 @@ func TestRxParserGoodFrames(t *testing.T) {
 				f := rxGood(rng, wire.OpUDSendOnly, n)
 				b.add(f.Marshal(), false, "UD SEND_ONLY")
 			}
-			// A 58-byte SEND_ONLY a MAC padded to 60 bytes, and QP 1 and the last QP.
+			// A 58-byte SEND_ONLY a MAC padded to 60 bytes, and QP 1 and the first and last
+			// connections' QPs.
 			pad := append(rxGood(rng, wire.OpRCSendOnly, 0).Marshal(), 0xA5, 0x5A)
 			b.add(pad, false, "SEND_ONLY padded to 60")
-			for _, qp := range []uint32{1, rxNQP - 1} {
+			for _, qp := range []uint32{1, rxNQP, 2*rxNQP - 1} {
 				f := rxGood(rng, wire.OpRCSendOnly, 8)
 				f.BTH.DestQP = qp
 				b.add(f.Marshal(), false, "QP edge")
