@@ -2,6 +2,7 @@ package nic_test
 
 import (
 	"encoding/binary"
+	"errors"
 	"math/rand"
 	"net/netip"
 	"testing"
@@ -241,4 +242,83 @@ func TestCMRepeatedREQsWithCollidingKeys(t *testing.T) {
 	inject(b)
 	again := p.event(t, 1, regs.CMEventRequest)
 	require.Equal(t, netip.AddrFrom4(b.SrcIP), again.PeerIP)
+}
+
+// TestCMPendingRequestsExpire_R18: a request whose caller vanished (its repeats, and the REJ
+// that would withdraw it, never come) does not hold its backlog place and context for ever. A
+// waiting request expires after 32 of the caller's response timeouts (the REQ carries that
+// timeout), a deferred one after four of the longer of the MRA's service timeout and that
+// timeout since the caller last repeated it; the host gets TIMED_OUT for each, commands on them
+// are refused, and the listener's backlog has room again.
+func TestCMPendingRequestsExpire_R18(t *testing.T) {
+	cfg := simCM // response timeout code 4 in REQs, defer code 6 in MRAs; 640 cycles a tick
+	p := newCMPair(t, pairConfig{}, cfg)
+	const tick = 640
+	require.NoError(t, p.cms[1].Listen(5012, 2))
+	require.NoError(t, p.hs[0].dev.Capture(true))
+	p.dial(t, 5012, nil, nil) // a real REQ to copy; this one is accepted and leaves the backlog
+	frames, err := p.hs[0].dev.Transmitted()
+	require.NoError(t, err)
+	require.NoError(t, p.hs[0].dev.Capture(false))
+	a := cmFrames(t, frames)[0]
+	require.Equal(t, uint16(0x10), binary.BigEndian.Uint16(a.Payload[16:]), "a REQ")
+	require.Equal(t, byte(cfg.ResponseTimeout), a.Payload[67]>>3, "the caller's response timeout in its REQ")
+	caller := func(x byte) *wire.Frame { // another caller: its own address and comm ID
+		g := *a
+		g.Payload = append([]byte(nil), a.Payload...)
+		g.SrcIP[2] ^= x
+		g.Payload[26] ^= x
+		return &g
+	}
+	inject := func(f *wire.Frame) {
+		t.Helper()
+		require.NoError(t, p.hs[1].dev.Inject(f.Marshal(), false))
+		require.NoError(t, p.fab.Step(2000))
+	}
+	x, y, z := caller(1), caller(2), caller(3)
+	tx := p.fab.Cycles()
+	inject(x)
+	reqX := p.event(t, 1, regs.CMEventRequest)
+	inject(y)
+	reqY := p.event(t, 1, regs.CMEventRequest)
+	require.NoError(t, p.cms[1].Defer(reqY.Conn))
+	td := p.fab.Cycles()
+	k0, err := p.cms[1].Counters()
+	require.NoError(t, err)
+	inject(z) // the backlog (2) is full
+	k1, err := p.cms[1].Counters()
+	require.NoError(t, err)
+	require.Equal(t, k0.Refused+1, k1.Refused, "backlog full: refused")
+	p.noEvent(t, 1)
+
+	// Y's caller repeats before Y's deadline (4 x 2^6 ticks after the DEFER): MRA again, and Y
+	// lives past that deadline.
+	require.NoError(t, p.fab.Step(uint64(120*tick)))
+	ty := p.fab.Cycles()
+	inject(y)
+	require.NoError(t, p.fab.Step(td+uint64(300*tick)-p.fab.Cycles()))
+	p.noEvent(t, 1)
+
+	// Then Y expires (4 x 2^6 ticks after the repeat), and X (32 x 2^4 ticks after its REQ).
+	ev := p.event(t, 1, regs.CMEventTimedOut)
+	require.Equal(t, reqY.Conn, ev.Conn)
+	require.Equal(t, regs.CMRejReasonTimeout, ev.Reason)
+	require.GreaterOrEqual(t, p.fab.Cycles(), ty+uint64(256*tick), "not before its deadline")
+	ev = p.event(t, 1, regs.CMEventTimedOut)
+	require.Equal(t, reqX.Conn, ev.Conn)
+	require.GreaterOrEqual(t, p.fab.Cycles(), tx+uint64(512*tick), "not before its deadline")
+	p.noEvent(t, 1)
+	k2, err := p.cms[1].Counters()
+	require.NoError(t, err)
+	require.Equal(t, k1.Timeouts+2, k2.Timeouts)
+
+	// Both are gone: commands on them are refused, and the backlog has room.
+	var ce *nic.CMError
+	err = p.cms[1].Accept(reqX.Conn, newQP(t, p.hs[1]), nic.AcceptParams{Transport: nic.DefaultTransport})
+	require.True(t, errors.As(err, &ce), "%v", err)
+	err = p.cms[1].Reject(reqY.Conn, regs.CMRejReasonConsumerDefined, nil)
+	require.True(t, errors.As(err, &ce), "%v", err)
+	inject(z)
+	reqZ := p.event(t, 1, regs.CMEventRequest)
+	require.Equal(t, netip.AddrFrom4(z.SrcIP), reqZ.PeerIP)
 }

@@ -246,6 +246,15 @@ end
 function [23:0] after(input [4:0] code);
     after = now_reg + (24'd1 << (code > 5'd22 ? 5'd22 : code)) + 24'd1;
 endfunction
+// code + k, saturating at 22 (the longest timer).
+function [4:0] sat_code(input [4:0] code, input [4:0] k);
+    sat_code = code >= 5'd22 - k ? 5'd22 : code + k;
+endfunction
+// How long a deferred request waits for its caller's next repeat: the caller waits the MRA's
+// service timeout and its own response timeout before repeating; four times the longer of them.
+function [4:0] defer_wait(input [4:0] prto);
+    defer_wait = sat_code(cfg_defer_timeout > prto ? cfg_defer_timeout : prto, 5'd2);
+endfunction
 
 // --- rings ---------------------------------------------------------------------------------------
 reg        en_reg = 1'b0;
@@ -275,11 +284,11 @@ reg [47:0] rx_mac_reg = 48'd0;
 reg [31:0] rx_ip_reg = 32'd0;
 reg        rx_drop_pulse = 1'b0;
 // Header words of interest, big-endian values.
-reg [31:0] rw0, rw4, rw6, rw7, rw8, rw9, rw11, rw14, rw17, rw18, rw41;
+reg [31:0] rw0, rw4, rw6, rw7, rw8, rw9, rw11, rw14, rw16, rw17, rw18, rw41;
 // Fields the CM reads none of: attribute modifier low half, reserved bytes, the REQ's other
 // settings (the connection uses this side's own), the IP header's version bytes.
-wire unused_rw = &{1'b0, rw4[15:0], rw11[7:0], rw14[7:0], rw17[7:0], rw18[31:16], rw18[11:0],
-                   rw41[31:16]};
+wire unused_rw = &{1'b0, rw4[15:0], rw11[7:0], rw14[7:0], rw16[31:8], rw16[2:0], rw17[7:0], rw18[31:16],
+                   rw18[11:0], rw41[31:16]};
 
 assign s_hdr_ready = !rx_busy_reg && !rx_full_reg;
 assign s_axis_pay_tready = rx_busy_reg;
@@ -316,6 +325,7 @@ always @(posedge clk) begin
                     9: rw9 <= bswap(s_axis_pay_tdata[32*ri +: 32]);
                     11: rw11 <= bswap(s_axis_pay_tdata[32*ri +: 32]);
                     14: rw14 <= bswap(s_axis_pay_tdata[32*ri +: 32]);
+                    16: rw16 <= bswap(s_axis_pay_tdata[32*ri +: 32]);
                     17: rw17 <= bswap(s_axis_pay_tdata[32*ri +: 32]);
                     18: rw18 <= bswap(s_axis_pay_tdata[32*ri +: 32]);
                     41: rw41 <= bswap(s_axis_pay_tdata[32*ri +: 32]);
@@ -389,7 +399,7 @@ wire ch_rings_ok = ch_logs[4:0] >= 5'd1 && ch_logs[4:0] <= 5'd15
 // --- connection contexts -------------------------------------------------------------------------
 // Packed: see the c_* registers below for the fields.
 localparam integer CTX_W = 4 + 16 + 1 + 4 + 32 + 24 + 24 + 32 + 48 + 16 + 16 + 24 + 16 + 21 + 21
-    + 16 + 64 * 3 + 4;
+    + 16 + 64 * 3 + 4 + 5;
 reg [CTX_W-1:0] ctx_mem [0:N_QP-1];
 reg [CTX_W-1:0] ctx_q;
 reg [QPN_W-1:0] ctx_ra;
@@ -419,9 +429,11 @@ reg [20:0] c_tr, c_logs;
 reg [15:0] c_vec;
 reg [63:0] c_sqb, c_rqb, c_cqb;
 reg [3:0]  c_retries;
+reg [4:0]  c_prto;     // passive: the caller's CM response timeout, from its REQ
 
 wire [CTX_W-1:0] c_packed = {c_state, c_gen, c_passive, c_lidx, c_rcomm, c_rqpn, c_rpsn, c_rip,
-    c_rmac, c_rport, c_lport, c_spsn, c_sport, c_tr, c_logs, c_vec, c_sqb, c_rqb, c_cqb, c_retries};
+    c_rmac, c_rport, c_lport, c_spsn, c_sport, c_tr, c_logs, c_vec, c_sqb, c_rqb, c_cqb, c_retries,
+    c_prto};
 
 reg [QPN_W-1:0] qpn_reg;
 // Our communication ID for a connection: {generation, number}.
@@ -864,7 +876,7 @@ end
 task unpack(input [CTX_W-1:0] v);
     begin
         {c_state, c_gen, c_passive, c_lidx, c_rcomm, c_rqpn, c_rpsn, c_rip, c_rmac, c_rport,
-         c_lport, c_spsn, c_sport, c_tr, c_logs, c_vec, c_sqb, c_rqb, c_cqb, c_retries} = v;
+         c_lport, c_spsn, c_sport, c_tr, c_logs, c_vec, c_sqb, c_rqb, c_cqb, c_retries, c_prto} = v;
     end
 endtask
 
@@ -1125,6 +1137,9 @@ always @(posedge clk) begin
                         if (c_state == C_MRA_SENT || c_state == C_REP_SENT || c_state == C_TIMEWAIT) begin
                             a_resend = 1'b1;
                         end
+                        if (c_state == C_MRA_SENT) begin
+                            arm(after(defer_wait(c_prto)));   // the caller is still there
+                        end
                         a_ctxw = 1'b0;
                     end
                     M_MRA: begin
@@ -1280,6 +1295,10 @@ always @(posedge clk) begin
             c_rport = rw41[15:0];
             c_lport = rx_port;
             c_retries = 4'd0;
+            c_prto = rw16[7:3];
+            // The request expires if the host has not answered when the caller has long given
+            // up (32 of its response timeouts: more than its 15 retries at most).
+            arm(after(sat_code(c_prto, 5'd5)));
             a_ctxw = 1'b1;
             a_key = 2'd1;
             a_lpend_inc = 1'b1;
@@ -1481,6 +1500,7 @@ always @(posedge clk) begin
                     SAN_CM_OP_DEFER: begin
                         if (c_state == C_REQ_RCVD || c_state == C_MRA_SENT) begin
                             c_state = C_MRA_SENT;
+                            arm(after(defer_wait(c_prto)));
                             a_ctxw = 1'b1;
                             mad_to_peer(M_MRA);
                             a_msg = 2'd0;
@@ -1545,6 +1565,14 @@ always @(posedge clk) begin
                 c_state = C_TIMEWAIT;
                 arm(after(cfg_timewait));
                 post_event(SAN_CM_EVENT_DISCONNECTED);
+                e_reason = SAN_CM_REJ_REASON_TIMEOUT;
+            end else if (c_state == C_REQ_RCVD || c_state == C_MRA_SENT) begin
+                // A request the caller stopped repeating (its REJ withdrawing it lost): gone.
+                st_timeout <= 1'b1;
+                a_lpend_dec = 1'b1;
+                a_lidx = c_lidx;
+                release_conn(1'b0);
+                post_event(SAN_CM_EVENT_TIMED_OUT);
                 e_reason = SAN_CM_REJ_REASON_TIMEOUT;
             end else begin
                 a_tmr = 2'd2;      // nothing to time in this state

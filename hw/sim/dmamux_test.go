@@ -42,7 +42,11 @@ func padBeat(b []byte) []byte {
 	return append(append([]byte(nil), b...), make([]byte, muxBytes-len(b))...)
 }
 
-// muxBench drives san_dma_mux: two read clients and two write clients with random requests,
+// muxClients is the number of read clients and of write clients (sq, rq, cm and rq payload, cq
+// writer, cm).
+const muxClients = 3
+
+// muxBench drives san_dma_mux: three read clients and three write clients with random requests,
 // gaps and stalls, and a host that returns read data in request order after a random latency.
 type muxBench struct {
 	t          *testing.T
@@ -52,27 +56,27 @@ type muxBench struct {
 	maxLat     int
 
 	// read clients
-	rdQ      [2][]*muxXfer // requests to make
-	rdOn     [2]bool
-	rdExp    [2][]*muxXfer // requests made, data not yet received
-	rdCur    [2][]byte
-	rdDone   [2]int
-	rdSeq    [2]uint64
+	rdQ      [muxClients][]*muxXfer // requests to make
+	rdOn     [muxClients]bool
+	rdExp    [muxClients][]*muxXfer // requests made, data not yet received
+	rdCur    [muxClients][]byte
+	rdDone   [muxClients]int
+	rdSeq    [muxClients]uint64
 	rdGrants []*muxXfer // granted, not yet seen at the host
-	rdLast   int        // client of the last grant while both wanted one; -1 none
-	rdFair   int        // grants made while both clients were waiting
+	rdLast   int        // client of the last grant; -1 none
+	rdFair   int        // grants made while another client was waiting too
 	// host reads
 	hostRd   []*muxXfer // taken by the host, data not yet returned
 	hostBeat int
 	hostOn   bool
 
 	// write clients
-	wrQ      [2][]*muxXfer // requests to make
-	wrOn     [2]bool
-	wrData   [2][][]byte // data beats still to send, all writes in order
-	wrLastB  [2][]bool
-	wrDataOn [2]bool
-	wrAll    [2][]*muxXfer // every write, in the client's order
+	wrQ      [muxClients][]*muxXfer // requests to make
+	wrOn     [muxClients]bool
+	wrData   [muxClients][][]byte // data beats still to send, all writes in order
+	wrLastB  [muxClients][]bool
+	wrDataOn [muxClients]bool
+	wrAll    [muxClients][]*muxXfer // every write, in the client's order
 	wrGrants []*muxXfer
 	wrLast   int
 	wrFair   int
@@ -87,14 +91,30 @@ type muxBench struct {
 	errExp   map[uint64]bool
 	errCount int
 
-	hRdReq, hWrReq, hWrData, hRd0, hRd1 holdCheck
+	hRdReq, hWrReq, hWrData holdCheck
+	hRd                     [muxClients]holdCheck
 }
 
 func newMuxBench(t *testing.T, rng *rand.Rand) *muxBench {
 	return &muxBench{t: t, d: dut.New(t, "san_dma_mux"), rng: rng, maxLat: 40, rdLast: -1, wrLast: -1,
 		errExp: map[uint64]bool{},
 		hRdReq: holdCheck{name: "dma_rd_req"}, hWrReq: holdCheck{name: "dma_wr_req"},
-		hWrData: holdCheck{name: "axis_dma_wr"}, hRd0: holdCheck{name: "axis_rd0"}, hRd1: holdCheck{name: "axis_rd1"}}
+		hWrData: holdCheck{name: "axis_dma_wr"},
+		hRd:     [muxClients]holdCheck{{name: "axis_rd0"}, {name: "axis_rd1"}, {name: "axis_rd2"}}}
+}
+
+// muxClientOf is the client whose transfer addr is (the top two address bits name it).
+func muxClientOf(addr uint64) int { return int(addr >> 62) }
+
+// rrNext is the client a round-robin arbiter grants after last (-1: none yet) among those
+// waiting, or -1 if none waits.
+func rrNext(last int, waiting [muxClients]bool) int {
+	for k := 1; k <= muxClients; k++ {
+		if c := (last + k) % muxClients; waiting[c] {
+			return c
+		}
+	}
+	return -1
 }
 
 func randXfer(rng *rand.Rand, client int) *muxXfer {
@@ -105,7 +125,7 @@ func randXfer(rng *rand.Rand, client int) *muxXfer {
 	case 1:
 		n = 1 + rng.Intn(2000)
 	}
-	x := &muxXfer{client: client, addr: rng.Uint64()&^(1<<63) | uint64(client)<<63, data: make([]byte, n), err: rng.Intn(8) == 0}
+	x := &muxXfer{client: client, addr: rng.Uint64()&^(3<<62) | uint64(client)<<62, data: make([]byte, n), err: rng.Intn(8) == 0}
 	rng.Read(x.data)
 	return x
 }
@@ -126,7 +146,7 @@ func (b *muxBench) addWrite(client int) {
 }
 
 func (b *muxBench) idle() bool {
-	for c := 0; c < 2; c++ {
+	for c := 0; c < muxClients; c++ {
 		if len(b.rdQ[c]) > 0 || len(b.rdExp[c]) > 0 || len(b.wrQ[c]) > 0 || len(b.wrData[c]) > 0 {
 			return false
 		}
@@ -139,7 +159,7 @@ func (b *muxBench) cycle() {
 	c := d.Cycles()
 
 	// Clients: requests and write data, valid held once raised.
-	for i := 0; i < 2; i++ {
+	for i := 0; i < muxClients; i++ {
 		rp := fmt.Sprintf("s_rd%d_req_", i)
 		if len(b.rdQ[i]) > 0 {
 			b.rdOn[i] = b.rdOn[i] || rng.Intn(100) >= b.gap
@@ -163,9 +183,11 @@ func (b *muxBench) cycle() {
 		}
 		d.Set(dp+"tvalid", b2u(b.wrDataOn[i]))
 	}
-	rdReady := [2]bool{rng.Intn(100) >= b.stall, rng.Intn(100) >= b.stall}
-	d.Set("m_axis_rd0_tready", b2u(rdReady[0]))
-	d.Set("m_axis_rd1_tready", b2u(rdReady[1]))
+	var rdReady [muxClients]bool
+	for i := range rdReady {
+		rdReady[i] = rng.Intn(100) >= b.stall
+		d.Set(fmt.Sprintf("m_axis_rd%d_tready", i), b2u(rdReady[i]))
+	}
 
 	// Host: read data of the oldest request once its latency has passed, in request order.
 	if len(b.hostRd) > 0 && c >= b.hostRd[0].ready {
@@ -200,29 +222,43 @@ func (b *muxBench) cycle() {
 		b.errCount++
 	}
 
-	// Read requests: round-robin grants, then the host sees them in grant order, tagged.
-	var rdFire, wrFire [2]bool
-	for i := 0; i < 2; i++ {
+	// Read requests: round-robin grants (exactly the next waiting client after the last one
+	// granted), then the host sees them in grant order, tagged.
+	var rdFire, wrFire [muxClients]bool
+	rdGrant, wrGrant := -1, -1
+	for i := 0; i < muxClients; i++ {
 		rdFire[i] = b.rdOn[i] && d.Get(fmt.Sprintf("s_rd%d_req_ready", i)) == 1
 		wrFire[i] = b.wrOn[i] && d.Get(fmt.Sprintf("s_wr%d_req_ready", i)) == 1
-	}
-	require.False(t, rdFire[0] && rdFire[1], "cycle %d: both read requests granted", c)
-	require.False(t, wrFire[0] && wrFire[1], "cycle %d: both write requests granted", c)
-	for i := 0; i < 2; i++ {
 		if rdFire[i] {
-			if b.rdOn[1-i] {
-				require.NotEqual(t, b.rdLast, i, "cycle %d: read client %d granted twice while %d waited", c, i, 1-i)
-				b.rdFair++
-			}
-			b.rdLast = i
+			require.Equal(t, -1, rdGrant, "cycle %d: read requests %d and %d granted together", c, rdGrant, i)
+			rdGrant = i
 		}
 		if wrFire[i] {
-			if b.wrOn[1-i] {
-				require.NotEqual(t, b.wrLast, i, "cycle %d: write client %d granted twice while %d waited", c, i, 1-i)
-				b.wrFair++
-			}
-			b.wrLast = i
+			require.Equal(t, -1, wrGrant, "cycle %d: write requests %d and %d granted together", c, wrGrant, i)
+			wrGrant = i
 		}
+	}
+	waiting := func(on [muxClients]bool, except int) bool {
+		for i, w := range on {
+			if w && i != except {
+				return true
+			}
+		}
+		return false
+	}
+	if rdGrant >= 0 {
+		require.Equal(t, rrNext(b.rdLast, b.rdOn), rdGrant, "cycle %d: read grant after %d with %v waiting", c, b.rdLast, b.rdOn)
+		if waiting(b.rdOn, rdGrant) {
+			b.rdFair++
+		}
+		b.rdLast = rdGrant
+	}
+	if wrGrant >= 0 {
+		require.Equal(t, rrNext(b.wrLast, b.wrOn), wrGrant, "cycle %d: write grant after %d with %v waiting", c, b.wrLast, b.wrOn)
+		if waiting(b.wrOn, wrGrant) {
+			b.wrFair++
+		}
+		b.wrLast = wrGrant
 	}
 	rdReqValid := d.Get("m_dma_rd_req_valid") == 1
 	b.hRdReq.check(t, c, rdReqValid, rdReqReady, fmt.Appendf(nil, "%x %d %d",
@@ -247,14 +283,12 @@ func (b *muxBench) cycle() {
 
 	// Read data: each beat to the client its tag names, and only there.
 	hostReady := d.Get("s_axis_dma_rd_tready") == 1
-	for i := 0; i < 2; i++ {
+	offered := false
+	for i := 0; i < muxClients; i++ {
 		p := fmt.Sprintf("m_axis_rd%d_", i)
 		v := d.Get(p+"tvalid") == 1
-		h := &b.hRd0
-		if i == 1 {
-			h = &b.hRd1
-		}
-		h.check(t, c, v, rdReady[i], fmt.Appendf(nil, "%x %x %d %d", d.GetBytes(p+"tdata"),
+		offered = offered || v
+		b.hRd[i].check(t, c, v, rdReady[i], fmt.Appendf(nil, "%x %x %d %d", d.GetBytes(p+"tdata"),
 			d.Get(p+"tkeep"), d.Get(p+"tlast"), d.Get(p+"tuser")))
 		if !v {
 			continue
@@ -282,7 +316,7 @@ func (b *muxBench) cycle() {
 			b.rdDone[i]++
 		}
 	}
-	if b.hostOn && (d.Get("m_axis_rd0_tvalid")|d.Get("m_axis_rd1_tvalid")) == 0 {
+	if b.hostOn && !offered {
 		require.Fail(t, "read beat lost", "cycle %d: host beat offered to no client", c)
 	}
 	rdHostFire := b.hostOn && hostReady
@@ -308,11 +342,15 @@ func (b *muxBench) cycle() {
 	wlast := d.Get("m_axis_dma_wr_tlast") == 1
 	require.Zero(t, d.Get("m_axis_dma_wr_tuser"))
 	b.hWrData.check(t, c, tv, wrDataReady, fmt.Appendf(nil, "%x %x %v", wdata, wkeep, wlast))
-	var wrDataFire [2]bool
-	for i := 0; i < 2; i++ {
+	var wrDataFire [muxClients]bool
+	fired := 0
+	for i := 0; i < muxClients; i++ {
 		wrDataFire[i] = b.wrDataOn[i] && d.Get(fmt.Sprintf("s_axis_wr%d_tready", i)) == 1
+		if wrDataFire[i] {
+			fired++
+		}
 	}
-	require.Equal(t, tv && wrDataReady, wrDataFire[0] || wrDataFire[1], "cycle %d: write beat taken from a client iff the host took one", c)
+	require.Equal(t, b2u(tv && wrDataReady), uint64(fired), "cycle %d: a write beat taken from one client iff the host took one", c)
 	if tv && wrDataReady {
 		require.NotNil(t, b.hostOpen, "cycle %d: write data before its request", c)
 		require.True(t, wrDataFire[b.hostOpen.client], "cycle %d: write data from the wrong client", c)
@@ -334,7 +372,7 @@ func (b *muxBench) cycle() {
 
 	d.Tick()
 
-	for i := 0; i < 2; i++ {
+	for i := 0; i < muxClients; i++ {
 		if rdFire[i] {
 			x := b.rdQ[i][0]
 			b.rdQ[i], b.rdOn[i] = b.rdQ[i][1:], false
@@ -374,10 +412,11 @@ func (b *muxBench) run(limit int, feed func() bool) {
 	}
 }
 
-// TestDmaMuxRandom: random reads and writes of random lengths from both clients at once, with
-// random gaps and stalls everywhere and random host read latency. Each read client receives
+// TestDmaMuxRandom: random reads and writes of random lengths from all three clients at once,
+// with random gaps and stalls everywhere and random host read latency. Each read client receives
 // exactly its bytes in its order; the host sees each write request followed by all its data and
-// nothing else, tags as specified; grants alternate when both clients wait; write errors pulse.
+// nothing else, tags as specified; every grant goes to the next waiting client in turn; write
+// errors pulse.
 func TestDmaMuxRandom(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -392,10 +431,10 @@ func TestDmaMuxRandom(t *testing.T) {
 			b := newMuxBench(t, rng)
 			b.gap, b.stall = tc.gap, tc.stall
 			const n = 300 // per client and direction
-			var reads, writes [2]int
-			b.run(2000000, func() bool {
+			var reads, writes [muxClients]int
+			b.run(3000000, func() bool {
 				more := false
-				for c := 0; c < 2; c++ {
+				for c := 0; c < muxClients; c++ {
 					if reads[c] < n && rng.Intn(100) < tc.rate {
 						b.addRead(c)
 						reads[c]++
@@ -408,11 +447,11 @@ func TestDmaMuxRandom(t *testing.T) {
 				}
 				return more
 			})
-			for c := 0; c < 2; c++ {
+			for c := 0; c < muxClients; c++ {
 				assert.Equal(t, n, b.rdDone[c], "client %d reads", c)
 				var got []*muxXfer
 				for _, x := range b.hostWr {
-					if x.addr>>63 == uint64(c) {
+					if muxClientOf(x.addr) == c {
 						got = append(got, x)
 					}
 				}
@@ -422,7 +461,7 @@ func TestDmaMuxRandom(t *testing.T) {
 				}
 			}
 			t.Logf("%d reads, %d writes, %d write errors, %d/%d fair grants checked, %d cycles",
-				b.rdDone[0]+b.rdDone[1], len(b.hostWr), b.errCount, b.rdFair, b.wrFair, b.d.Cycles())
+				b.rdDone[0]+b.rdDone[1]+b.rdDone[2], len(b.hostWr), b.errCount, b.rdFair, b.wrFair, b.d.Cycles())
 			if tc.rate == 100 {
 				assert.Greater(t, b.rdFair, 100, "read grants checked for turns")
 				assert.Greater(t, b.wrFair, 100, "write grants checked for turns")
@@ -432,21 +471,23 @@ func TestDmaMuxRandom(t *testing.T) {
 	}
 }
 
-// TestDmaMuxWriteBubble: with both write clients streaming and the host always ready, the data of
-// consecutive writes is separated by exactly one idle cycle (the next request's).
+// TestDmaMuxWriteBubble: with all three write clients streaming and the host always ready, the
+// data of consecutive writes is separated by exactly one idle cycle (the next request's), and the
+// clients take turns.
 func TestDmaMuxWriteBubble(t *testing.T) {
 	seed := int64(5)
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewSource(seed))
 	b := newMuxBench(t, rng)
 	for i := 0; i < 50; i++ {
-		b.addWrite(0)
-		b.addWrite(1)
+		for c := 0; c < muxClients; c++ {
+			b.addWrite(c)
+		}
 	}
-	b.run(100000, nil)
-	require.Len(t, b.hostWr, 100)
+	b.run(150000, nil)
+	require.Len(t, b.hostWr, 50*muxClients)
 	for k := 1; k < len(b.firstBeat); k++ {
 		assert.Equal(t, b.lastBeat[k-1]+2, b.firstBeat[k], "write %d: idle cycles after write %d", k, k-1)
-		assert.NotEqual(t, b.hostWr[k-1].client, b.hostWr[k].client, "write %d: clients alternate", k)
+		assert.Equal(t, (b.hostWr[k-1].client+1)%muxClients, b.hostWr[k].client, "write %d: clients in turn", k)
 	}
 }
