@@ -53,7 +53,7 @@ function [31:0] crc_byte(input [31:0] crc, input [7:0] data);
     begin
         c = crc ^ {24'd0, data};
         for (k = 0; k < 8; k = k + 1) begin
-            c = c[0] ? ((c >> 1) ^ 32'hEDB88320) : (c >> 1);
+            c = (c >> 1) ^ (32'hEDB88320 & {32{c[0]}});
         end
         crc_byte = c;
     end

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -15,6 +16,9 @@ type Report struct {
 	BRAM   float64        `json:"bram"`   // 36 Kb blocks; an 18 Kb block counts half
 	Levels int            `json:"levels"` // most LUTs on a path between registers or ports
 	Cells  map[string]int `json:"cells"`  // every cell type and its count
+	// Path names the nets along one deepest path, from the register or port it starts at to
+	// the last LUT's output (a net without a user-given name is shown by its Yosys name).
+	Path []string `json:"path,omitempty"`
 }
 
 // netlist is the part of Yosys's JSON netlist format that the report reads.
@@ -25,6 +29,10 @@ type netlist struct {
 			PortDirections map[string]string            `json:"port_directions"`
 			Connections    map[string][]json.RawMessage `json:"connections"`
 		} `json:"cells"`
+		Netnames map[string]struct {
+			HideName int               `json:"hide_name"`
+			Bits     []json.RawMessage `json:"bits"`
+		} `json:"netnames"`
 	} `json:"modules"`
 }
 
@@ -57,6 +65,7 @@ func Parse(data []byte, top string) (*Report, error) {
 	type cell struct {
 		typ    string
 		inputs []int
+		output int // one output bit, for naming the path
 	}
 	cells := make([]cell, 0, len(m.Cells))
 	driver := map[int]int{} // net bit -> index of the combinational cell driving it
@@ -85,6 +94,7 @@ func Parse(data []byte, top string) (*Report, error) {
 				}
 				if c.PortDirections[port] == "output" {
 					driver[bit] = idx
+					cl.output = bit
 				} else {
 					cl.inputs = append(cl.inputs, bit)
 				}
@@ -96,8 +106,11 @@ func Parse(data []byte, top string) (*Report, error) {
 	// Longest LUT count into each combinational cell's outputs, by depth-first search.
 	const unvisited, visiting = -1, -2
 	depth := make([]int, len(cells))
+	pred := make([]int, len(cells))    // the input cell the depth came through; -1 none
+	predBit := make([]int, len(cells)) // the net from it (or, with no pred, the deepest start)
 	for i := range depth {
 		depth[i] = unvisited
+		pred[i] = -1
 	}
 	var visit func(i int) (int, error)
 	visit = func(i int) (int, error) {
@@ -110,13 +123,18 @@ func Parse(data []byte, top string) (*Report, error) {
 		}
 		depth[i] = visiting
 		d := 0
+		if len(cells[i].inputs) > 0 {
+			predBit[i] = cells[i].inputs[0]
+		}
 		for _, b := range cells[i].inputs {
 			if j, ok := driver[b]; ok {
 				dj, err := visit(j)
 				if err != nil {
 					return 0, err
 				}
-				d = max(d, dj)
+				if dj > d || pred[i] < 0 {
+					d, pred[i], predBit[i] = max(d, dj), j, b
+				}
 			}
 		}
 		if isLUT(cells[i].typ) {
@@ -125,12 +143,63 @@ func Parse(data []byte, top string) (*Report, error) {
 		depth[i] = d
 		return d, nil
 	}
+	deepest := -1
 	for i := range cells {
 		d, err := visit(i)
 		if err != nil {
 			return nil, err
 		}
-		r.Levels = max(r.Levels, d)
+		if d > r.Levels {
+			r.Levels, deepest = d, i
+		}
+	}
+	if deepest >= 0 {
+		names := bitNames(m.Netnames)
+		path := []string{names.of(cells[deepest].output)}
+		for i := deepest; i >= 0; i = pred[i] {
+			if isLUT(cells[i].typ) || pred[i] < 0 {
+				path = append(path, names.of(predBit[i]))
+			}
+		}
+		slices.Reverse(path)
+		r.Path = slices.Compact(path)
 	}
 	return r, nil
+}
+
+// bitNamer names net bits: a user-given name where one exists (the shortest), else Yosys's.
+type bitNamer map[int]string
+
+func bitNames(nets map[string]struct {
+	HideName int               `json:"hide_name"`
+	Bits     []json.RawMessage `json:"bits"`
+}) bitNamer {
+	out := bitNamer{}
+	hidden := map[int]bool{}
+	for name, n := range nets {
+		for k, raw := range n.Bits {
+			var bit int
+			if json.Unmarshal(raw, &bit) != nil {
+				continue
+			}
+			full := name
+			if len(n.Bits) > 1 {
+				full = fmt.Sprintf("%s[%d]", name, k)
+			}
+			old, ok := out[bit]
+			better := !ok || (hidden[bit] && n.HideName == 0) ||
+				(hidden[bit] == (n.HideName != 0) && (len(full) < len(old) || len(full) == len(old) && full < old))
+			if better {
+				out[bit], hidden[bit] = full, n.HideName != 0
+			}
+		}
+	}
+	return out
+}
+
+func (b bitNamer) of(bit int) string {
+	if name, ok := b[bit]; ok {
+		return name
+	}
+	return fmt.Sprintf("net %d", bit)
 }

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/sanoffload/san/hw/synth"
@@ -51,6 +52,9 @@ func run() error {
 	fmt.Fprintf(tw, "levels\t%d\t<= 8\n", r.Levels)
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(r.Path) > 0 {
+		fmt.Printf("a deepest path: %s\n", strings.Join(r.Path, " -> "))
 	}
 	fmt.Printf("build: %s\nwritten: %s\n", *build, *out)
 	return nil
