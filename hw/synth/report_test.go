@@ -41,3 +41,24 @@ func TestParseErrors(t *testing.T) {
 	_, err = Parse([]byte(loop), "top")
 	assert.ErrorContains(t, err, "combinational loop")
 }
+
+// TestParsePath: the nets of the one deepest path are named, from the register it starts at to
+// the last LUT's output; a hidden (Yosys-made) name gives way to a user-given one.
+func TestParsePath(t *testing.T) {
+	const nl = `{"modules": {"top": {"cells": {
+ "ff1": {"type": "FDRE", "port_directions": {"D": "input", "Q": "output"}, "connections": {"D": [9], "Q": [3]}},
+ "l1": {"type": "LUT2", "port_directions": {"I0": "input", "I1": "input", "O": "output"}, "connections": {"I0": [3], "I1": ["0"], "O": [4]}},
+ "mx": {"type": "MUXF7", "port_directions": {"I0": "input", "S": "input", "O": "output"}, "connections": {"I0": [4], "S": [3], "O": [5]}},
+ "l2": {"type": "LUT6", "port_directions": {"I0": "input", "O": "output"}, "connections": {"I0": [5], "O": [9]}},
+ "l5": {"type": "LUT1", "port_directions": {"I0": "input", "O": "output"}, "connections": {"I0": [9], "O": [17]}}
+ }, "netnames": {
+ "q": {"hide_name": 0, "bits": [3]},
+ "$abc$1": {"hide_name": 1, "bits": [5]},
+ "sel": {"hide_name": 0, "bits": [5]},
+ "bus": {"hide_name": 0, "bits": [9, 17]}
+}}}}`
+	r, err := Parse([]byte(nl), "top")
+	require.NoError(t, err)
+	assert.Equal(t, 3, r.Levels)
+	assert.Equal(t, []string{"q", "sel", "bus[0]", "bus[1]"}, r.Path)
+}
