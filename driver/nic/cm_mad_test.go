@@ -29,6 +29,16 @@ func cmFrames(t *testing.T, frames []sim.Frame) []*wire.Frame {
 	return out
 }
 
+// reqCopy is a copy of the REQ a as another caller would send it: byte ipAt of its source
+// address and byte commAt of its MAD (a byte of its LocalCommID, MAD bytes 24..27) XORed with x.
+func reqCopy(a *wire.Frame, ipAt, commAt int, x byte) *wire.Frame {
+	g := *a
+	g.Payload = append([]byte(nil), a.Payload...)
+	g.SrcIP[ipAt] ^= x
+	g.Payload[commAt] ^= x
+	return &g
+}
+
 // mutate makes a malformed copy of the CM MAD f in one of the ways the NIC must refuse: a bad
 // base version, class, class version or method, an attribute outside REQ..DREP, a length other
 // than 256, a wrong Q_Key, or (for messages after REQ) a communication ID that names no
@@ -112,12 +122,7 @@ func TestCMMalformedMADs(t *testing.T) {
 	require.Len(t, mads[0], 2)
 	require.Len(t, mads[1], 1)
 
-	before := [2]nic.CMCounters{}
-	for i := range p.cms {
-		k, err := p.cms[i].Counters()
-		require.NoError(t, err)
-		before[i] = k
-	}
+	before := [2]nic.CMCounters{p.counters(t, 0), p.counters(t, 1)}
 	const n = 300
 	injected := [2]int{}
 	kinds := map[string]int{}
@@ -132,8 +137,7 @@ func TestCMMalformedMADs(t *testing.T) {
 	t.Logf("mutations: %v", kinds)
 	require.NoError(t, p.fab.Step(5000))
 	for i := range p.cms {
-		k, err := p.cms[i].Counters()
-		require.NoError(t, err)
+		k := p.counters(t, i)
 		require.EqualValues(t, injected[i], k.MADsDropped-before[i].MADsDropped, "host %d: every malformed MAD dropped and counted", i)
 		require.Equal(t, before[i].MADsRx, k.MADsRx, "host %d: none acted on", i)
 		require.Equal(t, before[i].MADsTx, k.MADsTx, "host %d: none answered", i)
@@ -171,32 +175,11 @@ func TestCMRepeatedREQsWithCollidingKeys(t *testing.T) {
 	a := mads[0]
 
 	// The key hashes the comm ID's low half with the address folded to 16 bits: flipping the
-	// same bit in both keeps the hash.
-	variant := func(x byte) *wire.Frame {
-		g := *a
-		g.Payload = append([]byte(nil), a.Payload...)
-		g.SrcIP[3] ^= x
-		g.Payload[27] ^= x // LocalCommID, low byte
-		return &g
-	}
-	inject := func(f *wire.Frame) {
-		t.Helper()
-		require.NoError(t, p.hs[1].dev.Inject(f.Marshal(), false))
-		require.NoError(t, p.fab.Step(3000))
-	}
-	counters := func() nic.CMCounters {
-		t.Helper()
-		k, err := p.cms[1].Counters()
-		require.NoError(t, err)
-		return k
-	}
-	callerResends := func() uint32 { // host 0 resends A's REQ while no answer comes
-		t.Helper()
-		k, err := p.cms[0].Counters()
-		require.NoError(t, err)
-		return k.Resends
-	}
-	b, c := variant(4), variant(8)
+	// same bit in the address's last byte and the comm ID's low byte keeps the hash.
+	b, c := reqCopy(a, 3, 27, 4), reqCopy(a, 3, 27, 8)
+	inject := func(f *wire.Frame) { t.Helper(); p.inject(t, 1, f) }
+	counters := func() nic.CMCounters { t.Helper(); return p.counters(t, 1) }
+	callerResends := func() uint32 { t.Helper(); return p.counters(t, 0).Resends } // A's REQ, unanswered
 	inject(b)
 	reqB := p.event(t, 1, regs.CMEventRequest)
 	require.Equal(t, netip.AddrFrom4(b.SrcIP), reqB.PeerIP)
@@ -263,19 +246,9 @@ func TestCMPendingRequestsExpire_R18(t *testing.T) {
 	a := cmFrames(t, frames)[0]
 	require.Equal(t, uint16(0x10), binary.BigEndian.Uint16(a.Payload[16:]), "a REQ")
 	require.Equal(t, byte(cfg.ResponseTimeout), a.Payload[67]>>3, "the caller's response timeout in its REQ")
-	caller := func(x byte) *wire.Frame { // another caller: its own address and comm ID
-		g := *a
-		g.Payload = append([]byte(nil), a.Payload...)
-		g.SrcIP[2] ^= x
-		g.Payload[26] ^= x
-		return &g
-	}
-	inject := func(f *wire.Frame) {
-		t.Helper()
-		require.NoError(t, p.hs[1].dev.Inject(f.Marshal(), false))
-		require.NoError(t, p.fab.Step(2000))
-	}
-	x, y, z := caller(1), caller(2), caller(3)
+	// Other callers: their own addresses and comm IDs.
+	x, y, z := reqCopy(a, 2, 26, 1), reqCopy(a, 2, 26, 2), reqCopy(a, 2, 26, 3)
+	inject := func(f *wire.Frame) { t.Helper(); p.inject(t, 1, f) }
 	tx := p.fab.Cycles()
 	inject(x)
 	reqX := p.event(t, 1, regs.CMEventRequest)
@@ -283,11 +256,9 @@ func TestCMPendingRequestsExpire_R18(t *testing.T) {
 	reqY := p.event(t, 1, regs.CMEventRequest)
 	require.NoError(t, p.cms[1].Defer(reqY.Conn))
 	td := p.fab.Cycles()
-	k0, err := p.cms[1].Counters()
-	require.NoError(t, err)
+	k0 := p.counters(t, 1)
 	inject(z) // the backlog (2) is full
-	k1, err := p.cms[1].Counters()
-	require.NoError(t, err)
+	k1 := p.counters(t, 1)
 	require.Equal(t, k0.Refused+1, k1.Refused, "backlog full: refused")
 	p.noEvent(t, 1)
 
@@ -308,9 +279,7 @@ func TestCMPendingRequestsExpire_R18(t *testing.T) {
 	require.Equal(t, reqX.Conn, ev.Conn)
 	require.GreaterOrEqual(t, p.fab.Cycles(), tx+uint64(512*tick), "not before its deadline")
 	p.noEvent(t, 1)
-	k2, err := p.cms[1].Counters()
-	require.NoError(t, err)
-	require.Equal(t, k1.Timeouts+2, k2.Timeouts)
+	require.Equal(t, k1.Timeouts+2, p.counters(t, 1).Timeouts)
 
 	// Both are gone: commands on them are refused, and the backlog has room.
 	var ce *nic.CMError

@@ -10,6 +10,7 @@ import (
 	"github.com/sanoffload/san/driver/nic"
 	"github.com/sanoffload/san/driver/regs"
 	"github.com/sanoffload/san/hw/sim"
+	"github.com/sanoffload/san/hw/wire"
 )
 
 // Simulation timing for the connection manager: 4.096 us x 2^4 = 65.5 us (about 10k cycles)
@@ -52,6 +53,21 @@ func (p *cmPair) noEvent(t *testing.T, i int) {
 	ev, ok, err := p.cms[i].Poll()
 	require.NoError(t, err)
 	require.False(t, ok, "host %d: unexpected event %+v", i, ev)
+}
+
+// inject hands frame f to host i's NIC as if from the link and runs the clock on a little.
+func (p *cmPair) inject(t *testing.T, i int, f *wire.Frame) {
+	t.Helper()
+	require.NoError(t, p.hs[i].dev.Inject(f.Marshal(), false))
+	require.NoError(t, p.fab.Step(3000))
+}
+
+// counters reads host i's connection manager counters.
+func (p *cmPair) counters(t *testing.T, i int) nic.CMCounters {
+	t.Helper()
+	k, err := p.cms[i].Counters()
+	require.NoError(t, err)
+	return k
 }
 
 func (p *cmPair) connectParams(to int, port uint16, data []byte) nic.ConnectParams {
@@ -181,8 +197,7 @@ func TestCMNoListener_R5(t *testing.T) {
 	rej := p.event(t, 0, regs.CMEventRejected)
 	require.Equal(t, regs.CMRejReasonInvalidServiceID, rej.Reason)
 	p.noEvent(t, 1)
-	k, err := p.cms[1].Counters()
-	require.NoError(t, err)
+	k := p.counters(t, 1)
 	require.EqualValues(t, 1, k.Refused)
 }
 
@@ -196,8 +211,7 @@ func TestCMNoPeer_R5(t *testing.T) {
 	require.NoError(t, err)
 	to := p.event(t, 0, regs.CMEventTimedOut)
 	require.Equal(t, regs.CMRejReasonTimeout, to.Reason)
-	k, err := p.cms[0].Counters()
-	require.NoError(t, err)
+	k := p.counters(t, 0)
 	require.EqualValues(t, simCM.MaxRetries, k.Resends)
 	require.EqualValues(t, 1, k.Timeouts)
 	// REQ, three resends, and the REJ (timeout) that withdraws it.
@@ -218,8 +232,7 @@ func TestCMDeferThenAccept_R22(t *testing.T) {
 	// given up after three resends.
 	require.NoError(t, p.fab.Step(4*16*640+2000))
 	p.noEvent(t, 0)
-	k, err := p.cms[0].Counters()
-	require.NoError(t, err)
+	k := p.counters(t, 0)
 	require.Zero(t, k.Timeouts)
 	qb := newQP(t, p.hs[1])
 	require.NoError(t, p.cms[1].Accept(req.Conn, qb, nic.AcceptParams{UDPSource: 0xC200, StartPSN: 7,
@@ -348,8 +361,7 @@ func TestCMLossyLink(t *testing.T) {
 	p.noEvent(t, 1)
 	var resends uint32
 	for i := range p.cms {
-		k, err := p.cms[i].Counters()
-		require.NoError(t, err)
+		k := p.counters(t, i)
 		require.Zero(t, k.Timeouts, "host %d", i)
 		resends += k.Resends
 		t.Logf("host %d: %+v", i, k)
