@@ -106,6 +106,16 @@ func newMuxBench(t *testing.T, rng *rand.Rand) *muxBench {
 // muxClientOf is the client whose transfer addr is (the top two address bits name it).
 func muxClientOf(addr uint64) int { return int(addr >> 62) }
 
+// othersWaiting reports whether a client other than c waits.
+func othersWaiting(waiting [muxClients]bool, c int) bool {
+	for i, w := range waiting {
+		if w && i != c {
+			return true
+		}
+	}
+	return false
+}
+
 // rrNext is the client a round-robin arbiter grants after last (-1: none yet) among those
 // waiting, or -1 if none waits.
 func rrNext(last int, waiting [muxClients]bool) int {
@@ -238,24 +248,16 @@ func (b *muxBench) cycle() {
 			wrGrant = i
 		}
 	}
-	waiting := func(on [muxClients]bool, except int) bool {
-		for i, w := range on {
-			if w && i != except {
-				return true
-			}
-		}
-		return false
-	}
 	if rdGrant >= 0 {
 		require.Equal(t, rrNext(b.rdLast, b.rdOn), rdGrant, "cycle %d: read grant after %d with %v waiting", c, b.rdLast, b.rdOn)
-		if waiting(b.rdOn, rdGrant) {
+		if othersWaiting(b.rdOn, rdGrant) {
 			b.rdFair++
 		}
 		b.rdLast = rdGrant
 	}
 	if wrGrant >= 0 {
 		require.Equal(t, rrNext(b.wrLast, b.wrOn), wrGrant, "cycle %d: write grant after %d with %v waiting", c, b.wrLast, b.wrOn)
-		if waiting(b.wrOn, wrGrant) {
+		if othersWaiting(b.wrOn, wrGrant) {
 			b.wrFair++
 		}
 		b.wrLast = wrGrant

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -19,6 +20,19 @@ type Report struct {
 	// Path names the nets along one deepest path, from the register or port it starts at to
 	// the last LUT's output (a net without a user-given name is shown by its Yosys name).
 	Path []string `json:"path,omitempty"`
+	// Over lists the path ends whose deepest input path has more than OverLevels LUTs, deepest
+	// first: registers and RAMs by their output net's name, output ports by theirs, without the
+	// bit index (cells whose outputs have only Yosys-made names count under those).
+	Over []Endpoint `json:"over,omitempty"`
+}
+
+// OverLevels is the logic-level goal (METRICS: levels <= 8); Report.Over lists what exceeds it.
+const OverLevels = 8
+
+// Endpoint is a path end and the most LUTs on a path into it.
+type Endpoint struct {
+	Net    string `json:"net"`
+	Levels int    `json:"levels"`
 }
 
 // netlist is the part of Yosys's JSON netlist format that the report reads.
@@ -29,11 +43,23 @@ type netlist struct {
 			PortDirections map[string]string            `json:"port_directions"`
 			Connections    map[string][]json.RawMessage `json:"connections"`
 		} `json:"cells"`
-		Netnames map[string]struct {
-			HideName int               `json:"hide_name"`
-			Bits     []json.RawMessage `json:"bits"`
-		} `json:"netnames"`
+		Ports map[string]struct {
+			Direction string            `json:"direction"`
+			Bits      []json.RawMessage `json:"bits"`
+		} `json:"ports"`
+		Netnames map[string]netname `json:"netnames"`
 	} `json:"modules"`
+}
+
+type netname struct {
+	HideName int               `json:"hide_name"`
+	Bits     []json.RawMessage `json:"bits"`
+}
+
+// bitOf is a connection's net bit, or false for a constant ("0", "1", "x").
+func bitOf(raw json.RawMessage) (int, bool) {
+	var bit int
+	return bit, json.Unmarshal(raw, &bit) == nil
 }
 
 // ErrNoModule means the netlist does not hold the requested top module.
@@ -69,7 +95,21 @@ func Parse(data []byte, top string) (*Report, error) {
 	}
 	cells := make([]cell, 0, len(m.Cells))
 	driver := map[int]int{} // net bit -> index of the combinational cell driving it
-	for _, c := range m.Cells {
+	// Path ends: a sequential cell's input bits, named by one of its output bits; output ports.
+	type end struct{ in, namedBy int }
+	var ends []end
+	for _, p := range m.Ports {
+		if p.Direction == "output" {
+			for _, raw := range p.Bits {
+				if bit, ok := bitOf(raw); ok {
+					ends = append(ends, end{bit, bit})
+				}
+			}
+		}
+	}
+	// In name order, so that ties resolve the same way every run.
+	for _, name := range slices.Sorted(maps.Keys(m.Cells)) {
+		c := m.Cells[name]
 		r.Cells[c.Type]++
 		switch {
 		case isLUT(c.Type):
@@ -82,15 +122,31 @@ func Parse(data []byte, top string) (*Report, error) {
 			r.BRAM += 0.5
 		}
 		if isSequential(c.Type) {
+			var ins []int
+			out := -1
+			for _, port := range slices.Sorted(maps.Keys(c.Connections)) {
+				for _, raw := range c.Connections[port] {
+					if bit, ok := bitOf(raw); !ok {
+						continue
+					} else if c.PortDirections[port] == "input" {
+						ins = append(ins, bit)
+					} else if out < 0 {
+						out = bit
+					}
+				}
+			}
+			for _, b := range ins {
+				ends = append(ends, end{b, out})
+			}
 			continue
 		}
 		idx := len(cells)
 		cl := cell{typ: c.Type}
-		for port, bits := range c.Connections {
-			for _, raw := range bits {
-				var bit int
-				if json.Unmarshal(raw, &bit) != nil {
-					continue // a constant ("0", "1", "x")
+		for _, port := range slices.Sorted(maps.Keys(c.Connections)) {
+			for _, raw := range c.Connections[port] {
+				bit, ok := bitOf(raw)
+				if !ok {
+					continue
 				}
 				if c.PortDirections[port] == "output" {
 					driver[bit] = idx
@@ -153,8 +209,24 @@ func Parse(data []byte, top string) (*Report, error) {
 			r.Levels, deepest = d, i
 		}
 	}
+	names := bitNames(m.Netnames)
+	over := map[string]int{}
+	for _, e := range ends {
+		if j, ok := driver[e.in]; ok && depth[j] > OverLevels {
+			net, _, _ := strings.Cut(names.of(e.namedBy), "[")
+			over[net] = max(over[net], depth[j])
+		}
+	}
+	for net, d := range over {
+		r.Over = append(r.Over, Endpoint{Net: net, Levels: d})
+	}
+	slices.SortFunc(r.Over, func(a, b Endpoint) int {
+		if a.Levels != b.Levels {
+			return b.Levels - a.Levels
+		}
+		return strings.Compare(a.Net, b.Net)
+	})
 	if deepest >= 0 {
-		names := bitNames(m.Netnames)
 		path := []string{names.of(cells[deepest].output)}
 		for i := deepest; i >= 0; i = pred[i] {
 			if isLUT(cells[i].typ) || pred[i] < 0 {
@@ -170,16 +242,13 @@ func Parse(data []byte, top string) (*Report, error) {
 // bitNamer names net bits: a user-given name where one exists (the shortest), else Yosys's.
 type bitNamer map[int]string
 
-func bitNames(nets map[string]struct {
-	HideName int               `json:"hide_name"`
-	Bits     []json.RawMessage `json:"bits"`
-}) bitNamer {
+func bitNames(nets map[string]netname) bitNamer {
 	out := bitNamer{}
 	hidden := map[int]bool{}
 	for name, n := range nets {
 		for k, raw := range n.Bits {
-			var bit int
-			if json.Unmarshal(raw, &bit) != nil {
+			bit, ok := bitOf(raw)
+			if !ok {
 				continue
 			}
 			full := name

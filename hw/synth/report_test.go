@@ -1,6 +1,8 @@
 package synth
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -61,4 +63,48 @@ func TestParsePath(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 3, r.Levels)
 	assert.Equal(t, []string{"q", "sel", "bus[0]", "bus[1]"}, r.Path)
+}
+
+// TestParseOver: path ends deeper than the goal are listed deepest first - a register (named by
+// its output net) and an output port at the end of LUT chains of 11 and 9, not the shallow
+// register behind two LUTs - and a deepest path is found the same way every run.
+func TestParseOver(t *testing.T) {
+	var cells []string
+	lut := func(name string, in, out int) {
+		cells = append(cells, fmt.Sprintf(`%q: {"type": "LUT1", "port_directions": {"I0": "input", "O": "output"}, "connections": {"I0": [%d], "O": [%d]}}`, name, in, out))
+	}
+	// Bit 2 is a register's output; chain a: 100..111 (11 LUTs) into ff "deep"; chain b:
+	// 200..209 (9 LUTs) to port "out"; chain c: 300..302 (2 LUTs) into ff "shallow".
+	chain := func(prefix string, base, n int) { // LUTs base -> base+1 -> ... -> base+n, fed by bit 2
+		for k := 0; k < n; k++ {
+			in := base + k
+			if k == 0 {
+				in = 2
+			}
+			lut(fmt.Sprintf("%s%d", prefix, k), in, base+k+1)
+		}
+	}
+	chain("a", 100, 11)
+	chain("b", 200, 9)
+	chain("c", 300, 2)
+	ff := func(name string, d, q int) {
+		cells = append(cells, fmt.Sprintf(`%q: {"type": "FDRE", "port_directions": {"D": "input", "Q": "output"}, "connections": {"D": [%d], "Q": [%d]}}`, name, d, q))
+	}
+	ff("deep", 111, 2)
+	ff("shallow", 302, 3)
+	nl := `{"modules": {"top": {"ports": {"out": {"direction": "output", "bits": [209]}},
+ "cells": {` + strings.Join(cells, ",\n") + `},
+ "netnames": {"acc_next": {"hide_name": 0, "bits": [111]}, "out": {"hide_name": 0, "bits": [209]},
+  "acc": {"hide_name": 0, "bits": [2]}, "small": {"hide_name": 0, "bits": [3]}}}}}`
+	r, err := Parse([]byte(nl), "top")
+	require.NoError(t, err)
+	assert.Equal(t, 11, r.Levels)
+	assert.Equal(t, []Endpoint{{Net: "acc", Levels: 11}, {Net: "out", Levels: 9}}, r.Over)
+	for i := 0; i < 5; i++ {
+		again, err := Parse([]byte(nl), "top")
+		require.NoError(t, err)
+		assert.Equal(t, r.Path, again.Path)
+	}
+	assert.Equal(t, "acc", r.Path[0])
+	assert.Equal(t, "acc_next", r.Path[len(r.Path)-1])
 }

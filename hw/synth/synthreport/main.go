@@ -56,6 +56,12 @@ func run() error {
 	if len(r.Path) > 0 {
 		fmt.Printf("a deepest path: %s\n", strings.Join(r.Path, " -> "))
 	}
+	if len(r.Over) > 0 {
+		fmt.Printf("%d path ends deeper than %d levels; the deepest:\n", len(r.Over), synth.OverLevels)
+		for _, e := range r.Over[:min(len(r.Over), 20)] {
+			fmt.Printf("  %2d  %s\n", e.Levels, e.Net)
+		}
+	}
 	fmt.Printf("build: %s\nwritten: %s\n", *build, *out)
 	return nil
 }
