@@ -154,6 +154,8 @@ localparam integer BYTES = DATA_WIDTH / 8;
 localparam integer WPB = DATA_WIDTH / 32;          // 32-bit words per beat
 localparam integer BL = WPB < 4 ? WPB : 4;         // MAD and event words built per cycle
 localparam [5:0] BL6 = BL[5:0];
+localparam integer LAST_BW_I = 64 - BL;
+localparam [5:0] LAST_BW = LAST_BW_I[5:0];       // the first word of a build's last cycle
 localparam integer MAD_ROWS = 256 / BYTES;         // beats per MAD
 localparam integer ROW_W = $clog2(MAD_ROWS) > 0 ? $clog2(MAD_ROWS) : 1;
 localparam integer HDR_ROWS = 64 / BYTES;          // beats of a command's header
@@ -953,6 +955,14 @@ task not_indexed;
     end
 endtask
 
+// A passive request is answered, withdrawn or expired: it leaves its listener's backlog.
+task leave_backlog;
+    begin
+        a_lpend_dec = 1'b1;
+        a_lidx = c_lidx;
+    end
+endtask
+
 // The connection leaves for good: engines stopped (if it was loaded), number freed.
 task release_conn(input loaded);
     begin
@@ -1157,8 +1167,7 @@ always @(posedge clk) begin
                             ev_pdata(M_REJ);
                         end else if (c_state == C_REQ_RCVD || c_state == C_MRA_SENT) begin
                             // The caller withdrew its request.
-                            a_lpend_dec = 1'b1;
-                            a_lidx = c_lidx;
+                            leave_backlog;
                             release_conn(1'b0);
                             post_event(SAN_CM_EVENT_REJECTED);
                             e_reason = rw8[15:0];
@@ -1468,8 +1477,7 @@ always @(posedge clk) begin
                             c_cqb = ch_cqb;
                             c_retries = cfg_max_retries;
                             a_ctxw = 1'b1;
-                            a_lpend_dec = 1'b1;
-                            a_lidx = c_lidx;
+                            leave_backlog;
                             mad_to_peer(M_REP);
                             a_sport = ch_sport;
                             a_pd = 1'b1;
@@ -1485,8 +1493,7 @@ always @(posedge clk) begin
                         if (c_state == C_REQ_RCVD || c_state == C_MRA_SENT) begin
                             c_state = C_TIMEWAIT;     // answers a repeated REQ with the REJ
                             a_ctxw = 1'b1;
-                            a_lpend_dec = 1'b1;
-                            a_lidx = c_lidx;
+                            leave_backlog;
                             mad_to_peer(M_REJ);
                             a_msg = 2'd0;
                             a_reason = ch_reason;
@@ -1569,8 +1576,7 @@ always @(posedge clk) begin
             end else if (c_state == C_REQ_RCVD || c_state == C_MRA_SENT) begin
                 // A request the caller stopped repeating (its REJ withdrawing it lost): gone.
                 st_timeout <= 1'b1;
-                a_lpend_dec = 1'b1;
-                a_lidx = c_lidx;
+                leave_backlog;
                 release_conn(1'b0);
                 post_event(SAN_CM_EVENT_TIMED_OUT);
                 e_reason = SAN_CM_REJ_REASON_TIMEOUT;
@@ -1590,7 +1596,7 @@ always @(posedge clk) begin
                     mad_wd <= b_row_mad;
                 end
                 b_w <= b_w + BL6;
-                if (b_w == 6'd63 - BL6 + 6'd1) begin
+                if (b_w == LAST_BW) begin
                     b_w <= 6'd0;
                     e_state <= a_load ? E_LOAD : E_SEND;
                 end
@@ -1625,7 +1631,7 @@ always @(posedge clk) begin
                     eq_wd <= b_row_eqe;
                 end
                 b_w <= b_w + BL6;
-                if (b_w == 6'd63 - BL6 + 6'd1) begin
+                if (b_w == LAST_BW) begin
                     b_w <= 6'd0;
                     e_state <= E_EQREQ;
                 end
