@@ -89,7 +89,7 @@ model: $(MODEL)
 
 $(MODEL): $(RTL_SRCS) $(RTL_HDRS) verilator/common.f verilator/model.f verilator/lint.vlt verilator/san_model.cpp verilator/san_model.h | deps
 	@rm -rf $(MODEL_DIR)/obj && mkdir -p $(MODEL_DIR)
-	verilator -f verilator/model.f $(RTL_PARAMS) verilator/lint.vlt --Mdir $(MODEL_DIR)/obj \
+	verilator -f verilator/model.f $(RTL_PARAMS) -CFLAGS -DSAN_CLK_KHZ=$(CLK_KHZ) verilator/lint.vlt --Mdir $(MODEL_DIR)/obj \
 		$(RTL_SRCS) $(CURDIR)/verilator/san_model.cpp
 	$(MAKE) -s -C $(MODEL_DIR)/obj -f Vsan_nic_top.mk -j2 \
 		Vsan_nic_top__ALL.a verilated.o verilated_threads.o san_model.o

@@ -8,6 +8,8 @@
 
 #include "san_model.h"
 
+#include <time.h>
+
 #include <cstring>
 #include <deque>
 #include <map>
@@ -15,11 +17,26 @@
 #include <vector>
 
 #include "Vsan_nic_top.h"
+#include "Vsan_nic_top___024root.h"
 #include "verilated.h"
+
+#ifndef SAN_CLK_KHZ
+#error "build with -DSAN_CLK_KHZ=<the model's CLK_KHZ> (the Makefile does)"
+#endif
 
 namespace {
 
 constexpr int kBytes = 8; // DATA_WIDTH / 8; the harness drives a 64-bit build
+
+// Cycles per 1.024 us tick of the shell's time in deterministic mode: the time a board's shell
+// would count at the build clock (at least 1).
+constexpr uint64_t kTickCyc = SAN_CLK_KHZ * 1024ull / 1000000ull > 0 ? SAN_CLK_KHZ * 1024ull / 1000000ull : 1;
+
+uint64_t mono_ns() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 // One beat on an AXI-Stream link port.
 struct Beat {
@@ -116,6 +133,17 @@ struct Rng {
   }
 };
 
+// A clock: a lone model's own, or a fabric's (every model in it).
+struct Clock {
+  uint64_t cycles = 0;
+  bool realtime = false;
+  uint64_t rt_base = 0;  // real time: the wall time (CLOCK_MONOTONIC ns) of shell tick 0
+  uint64_t probe_at = 0; // the cycle of the next quiescence probe
+  uint64_t backoff = 16; // cycles from a failed probe to the next
+  uint64_t skipped = 0;  // cycles moved over while quiescent
+  bool skip = true;      // quiescence is looked for (off: every cycle runs, for comparisons)
+};
+
 }  // namespace
 
 struct san_model {
@@ -124,7 +152,7 @@ struct san_model {
   san_model_config cfg{};
   Rng rng{1};
   san_fabric *fabric = nullptr; // owner of the clock, or null when the model runs alone
-  uint64_t own_cycles = 0;
+  Clock own;
   std::deque<uint16_t> msix;
 
   // Host memory and the guard: mapped ranges by start.
@@ -154,16 +182,41 @@ struct san_model {
 
   Sampled hs{};
   uint64_t last_write_cycle = 0;
+
+  // Time: the shell's tick count, from the cycles since reset was released (deterministic) or
+  // from the wall clock (real time).
+  int64_t tick_from = 0; // the clock's cycle in which reset was last released
+  uint32_t time_tick = 0;
+  uint64_t tick64 = 0;   // the same, not wrapped
+  // The state before the last quiescence probe.
+  std::vector<uint8_t> snap;
 };
 
 struct san_fabric {
   std::vector<san_model *> models;
-  uint64_t cycles = 0;
+  Clock clk;
 };
 
 namespace {
 
-uint64_t now(const san_model *m) { return m->fabric ? m->fabric->cycles : m->own_cycles; }
+Clock &clock_of(san_model *m) { return m->fabric ? m->fabric->clk : m->own; }
+const Clock &clock_of(const san_model *m) { return m->fabric ? m->fabric->clk : m->own; }
+uint64_t now(const san_model *m) { return clock_of(m).cycles; }
+
+// The shell's time for the coming cycle: never back, and in real time never ahead of the wall.
+uint32_t shell_tick(san_model *m) {
+  uint64_t t;
+  const Clock &k = clock_of(m);
+  if (k.realtime) {
+    t = (mono_ns() - k.rt_base) >> 10;
+  } else {
+    int64_t c = static_cast<int64_t>(now(m)) - m->tick_from;
+    t = c > 0 ? static_cast<uint64_t>(c) / kTickCyc : 0;
+  }
+  if (t > m->tick64) m->tick64 = t;
+  m->time_tick = static_cast<uint32_t>(m->tick64);
+  return m->time_tick;
+}
 
 bool guard_ok(const san_model *m, uint64_t addr, uint64_t len) {
   if (len == 0) return true;
@@ -332,6 +385,7 @@ void idle_bus(Vsan_nic_top *t) {
 void drive(san_model *m) {
   Vsan_nic_top *t = m->top.get();
   uint64_t c = now(m);
+  t->s_time_tick = shell_tick(m);
   uint32_t tags = m->cfg.dma_rd_tags ? m->cfg.dma_rd_tags : 256;
   bool dma_stall = m->cfg.dma_stall_pct && m->rng.pct() < m->cfg.dma_stall_pct;
 
@@ -530,7 +584,7 @@ void tick(san_model *m) {
     settle(m);
     sample(m);
     edge(m);
-    m->own_cycles++;
+    m->own.cycles++;
     return;
   }
   san_fabric *f = m->fabric;
@@ -540,7 +594,140 @@ void tick(san_model *m) {
     sample(x);
   }
   for (san_model *x : f->models) edge(x);
-  f->cycles++;
+  f->clk.cycles++;
+}
+
+// --- quiescence and time skips ---------------------------------------------------------------------
+
+std::vector<san_model *> models_of(san_model *m) {
+  if (m->fabric == nullptr) return {m};
+  return m->fabric->models;
+}
+
+// quiet says that nothing outside the RTL is under way for m (no DMA, no frame on its ports or
+// its link, no stall pattern drawing numbers) and that its timer scans are parked.
+bool quiet(const san_model *m) {
+  const Vsan_nic_top *t = m->top.get();
+  return t->m_timers_parked && !t->rst && m->reads.empty() && !m->wr_active && m->dones.empty() &&
+         m->rx_link.empty() && m->rx_inject.empty() && m->rx_src == 0 && !m->out.in_frame &&
+         !m->out.held && !m->tx_started && !t->m_axis_tx_tvalid && !t->m_dma_rd_req_valid &&
+         !t->m_dma_wr_req_valid && !t->m_msix_valid && m->cfg.dma_stall_pct == 0 &&
+         m->cfg.link_stall_pct == 0;
+}
+
+// The free-running cycle counter of the CSR block: the one register of an idle NIC that moves.
+uint64_t &cycle_reg(san_model *m) { return m->top->rootp->san_nic_top__DOT__csr_inst__DOT__cycle_reg; }
+
+size_t cycle_reg_off(san_model *m) {
+  return reinterpret_cast<const uint8_t *>(&cycle_reg(m)) -
+         reinterpret_cast<const uint8_t *>(m->top->rootp);
+}
+
+// probe runs one cycle of m's clock and says whether it changed the state of no model on it: then
+// the clock is quiescent, and with the same inputs every later cycle changes nothing either
+// (the model is a function of its state and inputs), except where the shell's time reaches a
+// deadline the NIC announced (m_wake_tick).
+bool probe(san_model *m, const std::vector<san_model *> &ms) {
+  constexpr size_t kRoot = sizeof(Vsan_nic_top___024root);
+  for (san_model *x : ms) {
+    x->snap.resize(kRoot);
+    std::memcpy(x->snap.data(), x->top->rootp, kRoot);
+  }
+  tick(m);
+  bool same = true;
+  for (san_model *x : ms) {
+    uint64_t c = cycle_reg(x);
+    std::memcpy(x->snap.data() + cycle_reg_off(x), &c, sizeof c);
+    same = same && quiet(x) && std::memcmp(x->snap.data(), x->top->rootp, kRoot) == 0;
+  }
+  return same;
+}
+
+// wake_cycle is the first cycle of the deterministic clock at which the shell's time reaches the
+// earliest deadline any model on it announced, or UINT64_MAX.
+uint64_t wake_cycle(const std::vector<san_model *> &ms) {
+  uint64_t best = UINT64_MAX;
+  for (san_model *x : ms) {
+    const Vsan_nic_top *t = x->top.get();
+    if (!t->m_wake_valid) continue;
+    int32_t delta = static_cast<int32_t>(t->m_wake_tick - x->time_tick);
+    uint64_t at = delta <= 0 ? now(x) : static_cast<uint64_t>(x->tick_from + static_cast<int64_t>((x->tick64 + delta) * kTickCyc));
+    if (at < best) best = at;
+  }
+  return best;
+}
+
+// wake_ns is how long from now, on the wall clock, until the earliest deadline any model on a
+// real-time clock announced: -1 when none.
+int64_t wake_ns(const std::vector<san_model *> &ms) {
+  int64_t best = -1;
+  for (san_model *x : ms) {
+    const Vsan_nic_top *t = x->top.get();
+    if (!t->m_wake_valid) continue;
+    int32_t delta = static_cast<int32_t>(t->m_wake_tick - x->time_tick);
+    int64_t d = delta <= 0 ? 0 : static_cast<int64_t>(delta) * 1024;
+    if (best < 0 || d < best) best = d;
+  }
+  return best;
+}
+
+// skip moves m's deterministic clock on by n cycles that would change nothing.
+void skip(san_model *m, const std::vector<san_model *> &ms, uint64_t n) {
+  Clock &k = clock_of(m);
+  k.cycles += n;
+  k.skipped += n;
+  for (san_model *x : ms) cycle_reg(x) += n;
+}
+
+// advance runs m's clock for up to n cycles, moving over quiescent stretches at once (exactly:
+// see probe). It stops early after a cycle in which a model raised an MSI-X request (stop_irq),
+// or when the clock is quiescent with nothing due (deterministic: no deadline; real time: none
+// before the wall clock reaches it). It returns the cycles run or moved over.
+uint64_t advance(san_model *m, uint64_t n, bool stop_irq, san_run_result *res) {
+  Clock &k = clock_of(m);
+  std::vector<san_model *> ms = models_of(m);
+  uint64_t done = 0;
+  res->why = SAN_RUN_DONE;
+  res->wake_ns = -1;
+  while (done < n) {
+    bool candidate = k.skip && k.cycles >= k.probe_at;
+    for (san_model *x : ms) candidate = candidate && quiet(x);
+    if (!candidate) {
+      tick(m);
+      done++;
+    } else if (!probe(m, ms)) {
+      done++;
+      k.probe_at = k.cycles + k.backoff;
+      if (k.backoff < 4096) k.backoff *= 2;
+    } else {
+      done++;
+      k.backoff = 16;
+      if (k.realtime) {
+        res->why = SAN_RUN_QUIET;
+        res->wake_ns = wake_ns(ms);
+        return done;
+      }
+      uint64_t wake = wake_cycle(ms);
+      if (wake == UINT64_MAX && res->stop_quiet) {
+        res->why = SAN_RUN_QUIET;
+        return done;
+      }
+      uint64_t room = n - done;
+      uint64_t to_wake = wake > k.cycles + 1 ? wake - 1 - k.cycles : 0;
+      uint64_t by = to_wake < room ? to_wake : room;
+      skip(m, ms, by);
+      done += by;
+    }
+    if (stop_irq) {
+      for (san_model *x : ms) {
+        if (!x->msix.empty()) {
+          res->why = SAN_RUN_IRQ;
+          return done;
+        }
+      }
+    }
+  }
+  return done;
 }
 
 }  // namespace
@@ -587,11 +774,48 @@ void san_model_reset(san_model *m, uint32_t cycles) {
   for (uint32_t i = 0; i < (cycles ? cycles : 1); i++) tick(m);
   m->top->rst = 0;
   flush(m);
+  // The shell's time as the NIC's timers saw it before: counted from the first cycle out of
+  // reset (in real time it goes on with the wall clock).
+  m->tick_from = static_cast<int64_t>(now(m));
+  if (!clock_of(m).realtime) {
+    m->time_tick = 0;
+    m->tick64 = 0;
+  }
 }
 
 void san_model_step(san_model *m, uint64_t n) {
-  for (uint64_t i = 0; i < n; i++) tick(m);
+  san_run_result res{};
+  res.stop_quiet = 0;
+  advance(m, n, false, &res);
 }
+
+uint64_t san_model_run(san_model *m, uint64_t max, san_run_result *res) {
+  return advance(m, max, res->stop_irq != 0, res);
+}
+
+void san_model_set_realtime(san_model *m, int on) {
+  Clock &k = clock_of(m);
+  bool rt = on != 0;
+  if (rt == k.realtime) return;
+  k.realtime = rt;
+  if (rt) {
+    // Real time goes on from the shell time the clock's models have reached.
+    uint64_t t = 0;
+    for (san_model *x : models_of(m)) t = x->tick64 > t ? x->tick64 : t;
+    k.rt_base = mono_ns() - t * 1024;
+  } else {
+    // Deterministic again: each model's time counts on from where it is.
+    for (san_model *x : models_of(m)) {
+      x->tick_from = static_cast<int64_t>(now(x)) - static_cast<int64_t>(x->tick64 * kTickCyc);
+    }
+  }
+}
+
+uint32_t san_model_time_tick(const san_model *m) { return m->time_tick; }
+
+void san_model_set_skip(san_model *m, int on) { clock_of(m).skip = on != 0; }
+
+uint64_t san_model_skipped(const san_model *m) { return clock_of(m).skipped; }
 
 uint64_t san_model_cycles(const san_model *m) { return now(m); }
 
@@ -702,9 +926,12 @@ void san_fabric_free(san_fabric *f) {
 
 int san_fabric_add(san_fabric *f, san_model *m) {
   if (m->fabric != nullptr) return -1;
-  // The model's clock joins the fabric's; its own count continues from the fabric's.
+  // The model's clock joins the fabric's; its own count continues from the fabric's, and its
+  // time from the cycles it has run since reset.
+  int64_t since = static_cast<int64_t>(m->own.cycles) - m->tick_from;
   m->fabric = f;
   f->models.push_back(m);
+  m->tick_from = static_cast<int64_t>(f->clk.cycles) - since;
   return 0;
 }
 
@@ -720,16 +947,14 @@ int san_fabric_link(san_fabric *f, san_model *a, san_model *b, uint32_t latency)
 }
 
 void san_fabric_step(san_fabric *f, uint64_t n) {
-  for (uint64_t i = 0; i < n; i++) {
-    if (f->models.empty()) {
-      f->cycles++;
-      continue;
-    }
-    tick(f->models.front());
+  if (f->models.empty()) {
+    f->clk.cycles += n;
+    return;
   }
+  san_model_step(f->models.front(), n);
 }
 
-uint64_t san_fabric_cycles(const san_fabric *f) { return f->cycles; }
+uint64_t san_fabric_cycles(const san_fabric *f) { return f->clk.cycles; }
 
 int san_fabric_set_faults(san_fabric *f, san_model *from, san_model *to,
                           const san_link_faults *faults) {

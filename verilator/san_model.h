@@ -15,7 +15,7 @@
 extern "C" {
 #endif
 
-#define SAN_MODEL_ABI 3
+#define SAN_MODEL_ABI 4
 
 // AXI response codes returned by the MMIO calls, and the harness's own failure.
 #define SAN_RESP_OKAY 0
@@ -58,8 +58,53 @@ void san_model_free(san_model *m);
 // in flight and frames in flight to or from this NIC are dropped.
 void san_model_reset(san_model *m, uint32_t cycles);
 
-// san_model_step runs the clock (the fabric's, when the model is in one) for n cycles.
+// Time. The NIC's timers count the shell's time (s_time_tick, 1.024 us ticks) that the harness
+// drives. A clock (a lone model's, or a fabric's) is deterministic by default: the shell's time
+// is the cycles since the model's reset was released, at the build clock (as a board's shell
+// counts it), so runs repeat bit for bit. In real time the shell's time follows the wall clock
+// (CLOCK_MONOTONIC), however slowly the model runs, and never runs ahead of it.
+//
+// Quiescence: a clock is quiescent when, for every model on it, nothing outside the RTL is under
+// way (no DMA, no frame on its ports or link, no stall patterns configured), its timer scans are
+// parked (m_timers_parked), and one cycle changed none of its state (the whole Verilated state
+// compared, bar the CSR's free-running cycle counter). With unchanged inputs nothing then changes
+// until the shell's time reaches the earliest deadline the models announce (m_wake_tick). A
+// deterministic clock moves over such stretches at once (its cycle counts and the cycle counters
+// advance as if they had run), so skipping is exact; a real-time clock reports them instead.
+//
+// san_model_step runs the clock for n cycles, moving over quiescent stretches.
 void san_model_step(san_model *m, uint64_t n);
+
+// Why san_model_run stopped.
+#define SAN_RUN_DONE 0  // ran max cycles
+#define SAN_RUN_IRQ 1   // a model on the clock raised an MSI-X request in the last cycle run
+#define SAN_RUN_QUIET 2 // quiescent: deterministic, with no deadline announced; real time, until
+                        // wake_ns from now, or for ever when wake_ns < 0 (without input)
+
+typedef struct san_run_result {
+  int stop_irq;    // in: stop after a cycle in which an MSI-X request was raised
+  int stop_quiet;  // in: deterministic clocks stop when quiescent with no deadline
+  int why;         // out: SAN_RUN_*
+  int64_t wake_ns; // out, real time: wall-clock ns from now to the earliest deadline, -1 none
+} san_run_result;
+
+// san_model_run runs m's clock for up to max cycles as step does, stopping early as res asks
+// (and a real-time clock whenever it is quiescent). It returns the cycles run or moved over.
+uint64_t san_model_run(san_model *m, uint64_t max, san_run_result *res);
+
+// san_model_set_realtime puts m's clock (its fabric's, when in one) in real time (on != 0) or
+// back to deterministic time. The shell's time goes on from where it is in either direction.
+void san_model_set_realtime(san_model *m, int on);
+
+// san_model_set_skip turns the moving over quiescent stretches of m's clock on (the default) or
+// off (every cycle runs: for showing that skipping changes nothing).
+void san_model_set_skip(san_model *m, int on);
+
+// san_model_time_tick is the shell's time (1.024 us ticks) the model saw in its last cycle.
+uint32_t san_model_time_tick(const san_model *m);
+
+// san_model_skipped is the number of cycles m's clock moved over while quiescent.
+uint64_t san_model_skipped(const san_model *m);
 
 // san_model_cycles is the number of clock cycles run since san_model_new (for a model in a
 // fabric: since the fabric was created, which is before its models joined).

@@ -33,12 +33,18 @@ module san_cm_engine #(
     // Connection contexts, a power of two from 4 to 4096.
     parameter N_QP = 256,
     // MSI-X vectors, for checking the rings' vectors.
-    parameter N_MSIX = 32,
-    // Core clock in kHz; timers count 4.096 us ticks of it.
-    parameter CLK_KHZ = 156250
+    parameter N_MSIX = 32
 ) (
     input  wire                     clk,
     input  wire                     rst,
+
+    // The shell's time in 1.024 us ticks (never goes back); the CM's timers count 4.096 us.
+    input  wire [31:0]              time_tick,
+    // The timer scan has stopped (every timer seen since the last job, none due), with the shell
+    // tick at which the earliest armed timer fires, if any
+    output wire                     m_parked,
+    output wire                     m_wake_valid,
+    output wire [31:0]              m_wake_tick,
 
     // Configuration (the cm register block and the port's)
     input  wire [47:0]              cfg_mac,
@@ -164,8 +170,6 @@ localparam integer N_LISTEN = 16;
 localparam [ROW_W:0] LAST_ROW = MAD_ROWS[ROW_W:0] - 1'b1;
 localparam integer SLOTS = N_QP + 1;               // MAD store: one per connection + scratch
 localparam [QPN_W:0] SCRATCH = N_QP[QPN_W:0];
-// 4.096 us in cycles of the build clock (at least 1).
-localparam integer TICK_CYC = (CLK_KHZ * 4096 / 1000000) > 0 ? (CLK_KHZ * 4096 / 1000000) : 1;
 
 initial begin
     if (DATA_WIDTH < 64 || DATA_WIDTH > 512 || (DATA_WIDTH & (DATA_WIDTH - 1)) != 0) begin
@@ -230,19 +234,8 @@ function [7:0] pd_bytes(input [2:0] m);
 endfunction
 
 // --- timers: 4.096 us ticks ----------------------------------------------------------------------
-reg [$clog2(TICK_CYC+1)-1:0] tick_div_reg = 0;
-reg [23:0] now_reg = 24'd0;
-always @(posedge clk) begin
-    if (rst) begin
-        tick_div_reg <= 0;
-        now_reg <= 24'd0;
-    end else if (tick_div_reg == TICK_CYC[$clog2(TICK_CYC+1)-1:0] - 1'b1) begin
-        tick_div_reg <= 0;
-        now_reg <= now_reg + 24'd1;
-    end else begin
-        tick_div_reg <= tick_div_reg + 1'b1;
-    end
-end
+wire [23:0] now_reg = time_tick[25:2];
+wire unused_time = &{1'b0, time_tick[1:0]};
 // A deadline 2^code ticks from now (codes above 22 count as 22), one tick more so a timer never
 // fires early however far the current tick has run.
 function [23:0] after(input [4:0] code);
@@ -882,7 +875,25 @@ task unpack(input [CTX_W-1:0] v);
     end
 endtask
 
+// Parking of the timer scan: clean checks since the last job, and the earliest armed deadline
+// they saw. Once every connection has been checked the scan stops and the engine holds still
+// until a job comes or time reaches that deadline.
+reg             tp_reg = 1'b0;
+reg [QPN_W:0]   tp_cnt = 0;
+reg             tp_vld = 1'b0;
+reg [23:0]      tp_dl = 24'd0;
+wire [23:0]     tp_left = now_reg - tp_dl;
+wire            tp_due = tp_vld && !tp_left[23] && tp_left != 24'd0;
+// The first tick at which the earliest timer fires, as a shell tick.
+wire [23:0]     tp_delta = tp_dl + 24'd1 - now_reg;
+assign m_parked = tp_reg;
+assign m_wake_valid = tp_reg && tp_vld;
+assign m_wake_tick = {time_tick[31:2] + {6'd0, tp_delta}, 2'b00};
+
 wire [24:0] tmr_scan = tmr_mem[tscan_reg];
+wire [23:0] tmr_from_min = tmr_scan[23:0] - tp_dl;
+wire tp_earlier = tmr_from_min[23];
+wire unused_tmr_from_min = &{1'b0, tmr_from_min[22:0]};
 wire [23:0] tmr_left = now_reg - tmr_scan[23:0];
 // The deadline has passed: now is at most 2^23 ticks after it.
 wire tmr_fire = tmr_scan[24] && !tmr_left[23] && tmr_left != 24'd0;
@@ -1072,8 +1083,25 @@ always @(posedge clk) begin
                 qpn_reg <= tscan_reg;
                 ctx_ra <= tscan_reg;
                 e_state <= E_TMR;
-            end else begin
+            end else if (!tp_reg) begin
+                // A clean check: note an armed timer's deadline; a whole round parks the scan.
+                if (tmr_scan[24] && (!tp_vld || tp_earlier)) begin
+                    tp_vld <= 1'b1;
+                    tp_dl <= tmr_scan[23:0];
+                end
                 tscan_reg <= tscan_reg + 1'b1;
+                tp_cnt <= tp_cnt + 1'b1;
+                if (tp_cnt == N_QP[QPN_W:0] - 1'b1) tp_reg <= 1'b1;
+            end else if (tp_due) begin
+                tp_reg <= 1'b0;
+                tp_cnt <= 0;
+                tp_vld <= 1'b0;
+            end
+            if (rx_full_reg && !rx_done || en_reg && cfg_enable && cmd_ci_reg != cmd_pi_reg || tmr_fire) begin
+                // A job: the next round of the scan starts afresh.
+                tp_reg <= 1'b0;
+                tp_cnt <= 0;
+                tp_vld <= 1'b0;
             end
         end
 
@@ -1739,6 +1767,9 @@ always @(posedge clk) begin
         eq_ci_reg <= 16'd0;
         b_w <= 6'd0;
         tscan_reg <= 0;
+        tp_reg <= 1'b0;
+        tp_cnt <= 0;
+        tp_vld <= 1'b0;
     end
 end
 

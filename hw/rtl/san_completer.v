@@ -43,14 +43,22 @@
 // ctx_load_ready is low for all but the first. The statistics pulse 2 cycles after the event is
 // taken; m_una and m_rw come the cycle after ST_CMP. s_query_ready is high from the end of ST_INIT.
 //
-// Timers: a free-running 32-bit count of 1.024 us ticks (TICK_CYC cycles each). Each connection
-// has one timer (retransmit or RNR wait) with a deadline; it has expired when (now - deadline),
-// signed, is >= 0. A scan step reads the next connection's context in ST_IDLE and checks it in
-// the next ST_IDLE cycle, where an expired timer becomes the event. With nothing else to do the
-// scan visits one connection per cycle; under a stream of events, a scan step is forced after
-// every SCAN_EVERY events. So an expired timer fires within (N_QP + 1) * (SCAN_EVERY + 1) ST_IDLE
-// cycles, N_QP + 1 cycles on an idle block. Deadlines count from the tick of the event's ST_EVT
-// cycle, so a wait of T ticks lasts (T - 1) * TICK_CYC + 1 to T * TICK_CYC cycles plus the scan.
+// Timers: the shell's time in 1.024 us ticks (time_tick, a free-running 32-bit count that never
+// goes back). Each connection has one timer (retransmit or RNR wait) with a deadline; it has
+// expired when (now - deadline), signed, is >= 0. A scan step reads the next connection's context
+// in ST_IDLE and checks it in the next ST_IDLE cycle, where an expired timer becomes the event.
+// With nothing else to do the scan visits one connection per cycle; under a stream of events, a
+// scan step is forced after every SCAN_EVERY events. So an expired timer fires within
+// (N_QP + 1) * (SCAN_EVERY + 1) ST_IDLE cycles, N_QP + 1 cycles on an idle block. Deadlines count
+// from the tick of the event's ST_EVT cycle, so a wait of T ticks lasts T - 1 to T ticks plus the
+// scan.
+//
+// Parking: once N_QP scan checks in a row have found nothing expired with no event in between
+// (every connection seen since the last change), the scan stops (m_parked) with the earliest
+// deadline it saw (m_wake_valid, m_wake_tick), and the block's state stops changing. It resumes
+// at the first event or context load, or when time reaches that deadline. So an idle block holds
+// still until its next deadline, and a simulator may move the time of an idle NIC forward to it;
+// the scan then finds the expired timer within N_QP + 1 cycles as before.
 //
 // Semantics per event (rts and not in error; otherwise an event is ignored and not counted):
 //   record   hw = end_psn if after hw. A last record whose idx == ridx and first_psn == rpsn,
@@ -81,13 +89,19 @@ module san_completer #(
     // Recorded, not yet completed WQEs per connection (the entry table holds N_QP * MSG_WINDOW);
     // a power of two from 2 to 256. The sq engine must not run further ahead (it sees cidx).
     parameter MSG_WINDOW = 32,
-    // Core clock in kHz; a timer tick (1.024 us) is CLK_KHZ * 1024 / 1000000 cycles, at least 1.
-    parameter CLK_KHZ = 156250,
     // Under a stream of events, one timer-scan step is forced after every SCAN_EVERY events; 1..15.
     parameter SCAN_EVERY = 4
 ) (
     input  wire                    clk,
     input  wire                    rst,
+
+    // The shell's time in 1.024 us ticks (never goes back)
+    input  wire [31:0]             time_tick,
+
+    // The scan has stopped (see Parking), with the earliest running timer's deadline, if any
+    output wire                    m_parked,
+    output wire                    m_wake_valid,
+    output wire [31:0]             m_wake_tick,
 
     // Context load
     input  wire                    ctx_load_en,
@@ -159,9 +173,6 @@ module san_completer #(
 
 localparam integer QPN_W = $clog2(N_QP);
 localparam integer WIN_W = $clog2(MSG_WINDOW);
-localparam integer TICK_CYC = CLK_KHZ * 1024 / 1000000 > 1 ? CLK_KHZ * 1024 / 1000000 : 1;
-localparam integer PRE_W = TICK_CYC > 1 ? $clog2(TICK_CYC) : 1;
-localparam integer TICK_LAST = TICK_CYC - 1;
 localparam integer EVC_W = $clog2(SCAN_EVERY + 1);
 localparam [15:0] WINDOW = MSG_WINDOW[15:0];
 localparam integer CQE_DEPTH = 4;
@@ -173,10 +184,6 @@ initial begin
     end
     if (MSG_WINDOW < 2 || MSG_WINDOW > 256 || (MSG_WINDOW & (MSG_WINDOW - 1)) != 0) begin
         $error("san_completer: MSG_WINDOW must be a power of two from 2 to 256");
-        $finish;
-    end
-    if (CLK_KHZ < 1 || CLK_KHZ > 2000000) begin
-        $error("san_completer: CLK_KHZ must be from 1 to 2000000");
         $finish;
     end
     if (SCAN_EVERY < 1 || SCAN_EVERY > 15) begin
@@ -227,28 +234,22 @@ generate
     end
 endgenerate
 
-// --- timer ticks ----------------------------------------------------------------------------------
+// --- time -----------------------------------------------------------------------------------------
 
-reg [PRE_W-1:0] pre_reg = {PRE_W{1'b0}}, pre_next;   // cycles into the tick
-reg [31:0]      now_reg = 32'd0, now_next;            // ticks since reset
+wire [31:0] now_reg = time_tick;
 
-always @* begin
-    pre_next = pre_reg + 1'b1;
-    now_next = now_reg;
-    if (pre_reg == TICK_LAST[PRE_W-1:0]) begin
-        pre_next = {PRE_W{1'b0}};
-        now_next = now_reg + 32'd1;
-    end
-end
+// Parking (see the header): clean scan checks since the last event, and the earliest deadline
+// among the running timers they saw.
+reg             pk_reg = 1'b0, pk_next;
+reg [QPN_W:0]   pk_cnt_reg = {(QPN_W+1){1'b0}}, pk_cnt_next;
+reg             pk_vld_reg = 1'b0, pk_vld_next;
+reg [31:0]      pk_dl_reg = 32'd0, pk_dl_next;
+wire [31:0]     pk_late = now_reg - pk_dl_reg;
+wire            pk_due = pk_vld_reg && pk_late < 32'h8000_0000;
 
-always @(posedge clk) begin
-    pre_reg <= pre_next;
-    now_reg <= now_next;
-    if (rst) begin
-        pre_reg <= {PRE_W{1'b0}};
-        now_reg <= 32'd0;
-    end
-end
+assign m_parked = pk_reg;
+assign m_wake_valid = pk_reg && pk_vld_reg;
+assign m_wake_tick = pk_dl_reg;
 
 // --- the context table ----------------------------------------------------------------------------
 // One entry per connection (field offsets below).
@@ -617,6 +618,10 @@ always @* begin
     scan_qpn_next = scan_qpn_reg;
     scan_vld_next = 1'b0;
     evc_next = evc_reg;
+    pk_next = pk_reg;
+    pk_cnt_next = pk_cnt_reg;
+    pk_vld_next = pk_vld_reg;
+    pk_dl_next = pk_dl_reg;
 
     op_kind_next = op_kind_reg;
     op_qpn_next = op_qpn_reg;
@@ -673,6 +678,12 @@ always @* begin
         // A load is written at once. Else an expired timer (ctx_q holds the connection the scan
         // read last cycle), a record, an ACK: read its context. Else a scan step.
         ST_IDLE: begin
+            if (ctx_load_en || fire_tmr || take_rec || take_ack || (pk_reg && pk_due)) begin
+                // A change, or a deadline reached: the next pass starts afresh.
+                pk_next = 1'b0;
+                pk_cnt_next = {(QPN_W+1){1'b0}};
+                pk_vld_next = 1'b0;
+            end
             if (ctx_load_en) begin
                 // The scan result, if any, may be of this connection: dropped, read again later.
                 ctx_we = 1'b1;
@@ -717,7 +728,18 @@ always @* begin
                     op_psn_next = s_ack_psn;
                     op_syn_next = s_ack_syndrome;
                 end
-                if (!take_rec && !take_ack) begin
+                if (!take_rec && !take_ack && scan_vld_reg && !pk_reg) begin
+                    // A clean check: note a running timer's deadline; a whole round parks.
+                    if (e_rts && !e_err && e_ton && (!pk_vld_reg || (e_dl - pk_dl_reg) >= 32'h8000_0000)) begin
+                        pk_vld_next = 1'b1;
+                        pk_dl_next = e_dl;
+                    end
+                    pk_cnt_next = pk_cnt_reg + 1'b1;
+                    if (pk_cnt_reg == N_QP[QPN_W:0] - 1'b1) begin
+                        pk_next = 1'b1;
+                    end
+                end
+                if (!take_rec && !take_ack && !(pk_reg && !pk_due) && !pk_next) begin
                     // A scan step: read the next connection, checked in the next cycle.
                     ctx_re = 1'b1;
                     ctx_raddr = scan_vld_reg ? scan_qpn_reg + 1'b1 : scan_qpn_reg;
@@ -807,6 +829,10 @@ always @(posedge clk) begin
     scan_qpn_reg <= scan_qpn_next;
     scan_vld_reg <= scan_vld_next;
     evc_reg <= evc_next;
+    pk_reg <= pk_next;
+    pk_cnt_reg <= pk_cnt_next;
+    pk_vld_reg <= pk_vld_next;
+    pk_dl_reg <= pk_dl_next;
     op_kind_reg <= op_kind_next;
     op_qpn_reg <= op_qpn_next;
     op_psn_reg <= op_psn_next;
@@ -840,6 +866,9 @@ always @(posedge clk) begin
         scan_qpn_reg <= {QPN_W{1'b0}};
         scan_vld_reg <= 1'b0;
         evc_reg <= {EVC_W{1'b0}};
+        pk_reg <= 1'b0;
+        pk_cnt_reg <= {(QPN_W+1){1'b0}};
+        pk_vld_reg <= 1'b0;
         rw_valid_reg <= 1'b0;
         una_valid_reg <= 1'b0;
         query_valid_reg <= 1'b0;

@@ -12,7 +12,7 @@ module san_nic_top #(
     parameter DATA_WIDTH = 64,
     // Connection contexts (queue pairs), a power of two from 2 to 4096; each has a doorbell page.
     parameter N_QP = 256,
-    // Core clock in kHz, used to convert protocol timers to cycles.
+    // Core clock in kHz, reported in BUILD_CLK_KHZ (timers count the shell's time, s_time_tick).
     parameter CLK_KHZ = 156250,
     // MSI-X vectors, 1..2048.
     parameter N_MSIX = 32,
@@ -24,6 +24,16 @@ module san_nic_top #(
 ) (
     input  wire                       clk,
     input  wire                       rst,
+
+    // Time from the shell, in 1.024 us ticks (ns / 1024), free-running and never going back, as
+    // Corundum's cores take PTP time: every protocol timer counts it. A board's shell counts it
+    // from its clock; a simulator may move it on while the NIC is idle (m_timers_parked).
+    input  wire [31:0]                s_time_tick,
+    // The timer scans have stopped: nothing is due before m_wake_tick (when m_wake_valid), and
+    // without a frame, a DMA answer or a BAR access the NIC changes nothing until then.
+    output wire                       m_timers_parked,
+    output wire                       m_wake_valid,
+    output wire [31:0]                m_wake_tick,
 
     // BAR0: AXI4-Lite slave
     input  wire [AXIL_ADDR_WIDTH-1:0] s_axil_awaddr,
@@ -123,6 +133,18 @@ initial begin
 end
 
 localparam integer QPN_W = $clog2(N_QP);
+
+// --- time: the earliest deadline of the blocks with timers -----------------------------------------
+wire        comp_parked, cm_parked;
+wire        comp_wake_valid, cm_wake_valid;
+wire [31:0] comp_wake_tick, cm_wake_tick;
+wire [31:0] wake_cm_minus_comp = cm_wake_tick - comp_wake_tick;
+wire        cm_wakes_first = wake_cm_minus_comp[31];   // wrap-around order: deadlines are near
+wire unused_wake_diff = &{1'b0, wake_cm_minus_comp[30:0]};
+assign m_timers_parked = comp_parked && cm_parked;
+assign m_wake_valid = comp_wake_valid || cm_wake_valid;
+assign m_wake_tick = !cm_wake_valid || (comp_wake_valid && !cm_wakes_first)
+    ? comp_wake_tick : cm_wake_tick;
 
 // --- configuration, context loads, doorbells, counters -------------------------------------------
 wire        cfg_enable;
@@ -569,11 +591,14 @@ san_sq_engine #(
 );
 
 san_completer #(
-    .N_QP(N_QP),
-    .CLK_KHZ(CLK_KHZ)
+    .N_QP(N_QP)
 ) comp_inst (
     .clk(clk),
     .rst(rst),
+    .time_tick(s_time_tick),
+    .m_parked(comp_parked),
+    .m_wake_valid(comp_wake_valid),
+    .m_wake_tick(comp_wake_tick),
     .ctx_load_en(ctx_load_en),
     .ctx_load_ready(comp_ctx_ready),
     .ctx_load_qpn(ctx_load_qpn),
@@ -844,11 +869,14 @@ san_cq_writer #(
 san_cm_engine #(
     .DATA_WIDTH(DATA_WIDTH),
     .N_QP(N_QP),
-    .N_MSIX(N_MSIX),
-    .CLK_KHZ(CLK_KHZ)
+    .N_MSIX(N_MSIX)
 ) cm_inst (
     .clk(clk),
     .rst(rst),
+    .time_tick(s_time_tick),
+    .m_parked(cm_parked),
+    .m_wake_valid(cm_wake_valid),
+    .m_wake_tick(cm_wake_tick),
     .cfg_mac(cfg_mac),
     .cfg_ip(cfg_ip),
     .cfg_pmtu_log2(cfg_pmtu_log2),

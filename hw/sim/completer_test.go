@@ -18,7 +18,7 @@ const (
 	compWindow    = 32
 	compTickCyc   = 160 // cycles per 1.024 us tick at CLK_KHZ 156250
 	compScanEvery = 4
-	compRst       = 4 // reset cycles dut.New runs; the tick counter counts from the first after them
+	compRst       = 4 // reset cycles dut.New runs; the bench's time counts from the first after them
 	psnMask       = 1<<24 - 1
 	// An expired timer fires within this many cycles in which the block is idle (ctx_load_ready):
 	// a scan step at least every SCAN_EVERY+1 of them, N_QP+1 steps to come round.
@@ -408,6 +408,8 @@ func (b *compBench) idleNow() bool { return b.d.Get("ctx_load_ready") == 1 }
 func (b *compBench) cycle() {
 	t, d, rng, m := b.t, b.d, b.rng, b.m
 	c := d.Cycles()
+	// The shell's time, as a board's shell counts it from the first cycle out of reset.
+	d.Set("time_tick", uint64(compNow(c)))
 	if len(b.recs) > 0 {
 		b.recOn = b.recOn || rng.Intn(100) >= b.gap
 		r := b.recs[0]

@@ -34,7 +34,7 @@ func NewFabric(modelPath string) (*Fabric, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Fabric{clk: &clock{}, lib: lib, f: newFabric(lib), modelPath: path}, nil
+	return &Fabric{clk: newClock(Deterministic), lib: lib, f: newFabric(lib), modelPath: path}, nil
 }
 
 // Open brings up a NIC on the fabric's clock. cfg.ModelPath is ignored: every NIC of a fabric
@@ -86,6 +86,7 @@ func (fb *Fabric) Step(n uint64) error {
 	}
 	if len(fb.clk.nics) == 0 {
 		fb.f.step(n)
+		fb.clk.pokeLocked()
 		return nil
 	}
 	return fb.clk.nics[0].stepLocked(n)
@@ -101,11 +102,57 @@ func (fb *Fabric) Cycles() uint64 {
 	return fb.f.cycles()
 }
 
-// Close closes every NIC of the fabric, then the fabric; closing twice is not an error.
-func (fb *Fabric) Close() error {
+// SetClockMode puts the fabric's clock in deterministic or real time (see ClockMode); its time
+// goes on from where it is.
+func (fb *Fabric) SetClockMode(mode ClockMode) error {
+	if mode != Deterministic && mode != RealTime {
+		return fmt.Errorf("sim: clock mode %d is not one of Deterministic, RealTime", mode)
+	}
 	fb.clk.mu.Lock()
 	defer fb.clk.mu.Unlock()
 	if fb.f == nil {
+		return driver.ErrClosed
+	}
+	fb.clk.mode = mode
+	if len(fb.clk.nics) > 0 {
+		fb.clk.nics[0].model.setRealTime(mode == RealTime)
+	}
+	fb.clk.pokeLocked()
+	return nil
+}
+
+// SetSkip turns off (or on again: the default) moving over quiescent stretches, so that a test
+// can show that skipping them changes nothing. NICs opened later follow.
+func (fb *Fabric) SetSkip(on bool) error {
+	fb.clk.mu.Lock()
+	defer fb.clk.mu.Unlock()
+	if fb.f == nil {
+		return driver.ErrClosed
+	}
+	fb.clk.noSkip = !on
+	if len(fb.clk.nics) > 0 {
+		fb.clk.nics[0].model.setSkip(on)
+	}
+	return nil
+}
+
+// SkippedCycles is how many cycles the fabric's clock has moved over while quiescent, at once
+// and exactly, instead of running them (included in Cycles).
+func (fb *Fabric) SkippedCycles() uint64 {
+	fb.clk.mu.Lock()
+	defer fb.clk.mu.Unlock()
+	if fb.f == nil || len(fb.clk.nics) == 0 {
+		return 0
+	}
+	return fb.clk.nics[0].model.skipped()
+}
+
+// Close closes every NIC of the fabric, then the fabric, and ends its clock's goroutine;
+// closing twice is not an error.
+func (fb *Fabric) Close() error {
+	fb.clk.mu.Lock()
+	if fb.f == nil {
+		fb.clk.mu.Unlock()
 		return nil
 	}
 	for len(fb.clk.nics) > 0 {
@@ -113,6 +160,11 @@ func (fb *Fabric) Close() error {
 	}
 	fb.f.free()
 	fb.f = nil
+	stop := fb.clk.stopLocked()
+	fb.clk.mu.Unlock()
+	if stop {
+		<-fb.clk.done
+	}
 	return nil
 }
 

@@ -38,6 +38,11 @@ typedef struct san_lib {
 	int (*set_faults)(san_fabric *, san_model *, san_model *, const san_link_faults *);
 	int (*fault_counts)(const san_fabric *, const san_model *, const san_model *, san_link_counts *);
 	int (*corrupt)(uint8_t *, uint32_t, uint64_t, uint32_t *, uint32_t *);
+	uint64_t (*run)(san_model *, uint64_t, san_run_result *);
+	void (*set_realtime)(san_model *, int);
+	uint32_t (*time_tick)(const san_model *);
+	uint64_t (*skipped)(const san_model *);
+	void (*set_skip)(san_model *, int);
 } san_lib;
 
 #define SAN_SYM(field, name) \
@@ -81,6 +86,11 @@ static const char *san_lib_resolve(san_lib *l) {
 	SAN_SYM(set_faults, "san_fabric_set_faults");
 	SAN_SYM(fault_counts, "san_fabric_fault_counts");
 	SAN_SYM(corrupt, "san_link_corrupt");
+	SAN_SYM(run, "san_model_run");
+	SAN_SYM(set_realtime, "san_model_set_realtime");
+	SAN_SYM(time_tick, "san_model_time_tick");
+	SAN_SYM(skipped, "san_model_skipped");
+	SAN_SYM(set_skip, "san_model_set_skip");
 	return NULL;
 }
 #undef SAN_SYM
@@ -131,6 +141,14 @@ static int call_corrupt(san_lib *l, uint8_t *b, uint32_t n, uint64_t r, uint32_t
 	return l->corrupt(b, n, r, off, w);
 }
 
+static uint64_t call_run(san_lib *l, san_model *m, uint64_t max, san_run_result *r) {
+	return l->run(m, max, r);
+}
+static void call_set_realtime(san_lib *l, san_model *m, int on) { l->set_realtime(m, on); }
+static uint32_t call_time_tick(san_lib *l, san_model *m) { return l->time_tick(m); }
+static uint64_t call_skipped(san_lib *l, san_model *m) { return l->skipped(m); }
+static void call_set_skip(san_lib *l, san_model *m, int on) { l->set_skip(m, on); }
+
 static void *host_mem_map(size_t n) {
 	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
@@ -143,6 +161,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -240,6 +259,50 @@ func (m *model) free()               { C.call_free(&m.lib.lib, m.m); m.m = nil }
 func (m *model) reset(cycles uint32) { C.call_reset(&m.lib.lib, m.m, C.uint32_t(cycles)) }
 func (m *model) step(n uint64)       { C.call_step(&m.lib.lib, m.m, C.uint64_t(n)) }
 func (m *model) cycles() uint64      { return uint64(C.call_cycles(&m.lib.lib, m.m)) }
+
+// runResult is why model.run stopped.
+type runResult struct {
+	why    int           // runDone, runIRQ or runQuiet
+	wakeIn time.Duration // real time, quiet: until the earliest deadline; < 0 none
+}
+
+const (
+	runDone  = int(C.SAN_RUN_DONE)
+	runIRQ   = int(C.SAN_RUN_IRQ)
+	runQuiet = int(C.SAN_RUN_QUIET)
+)
+
+// run runs the model's clock for up to max cycles (see san_model_run).
+func (m *model) run(max uint64, stopIRQ, stopQuiet bool) (uint64, runResult) {
+	var r C.san_run_result
+	if stopIRQ {
+		r.stop_irq = 1
+	}
+	if stopQuiet {
+		r.stop_quiet = 1
+	}
+	n := uint64(C.call_run(&m.lib.lib, m.m, C.uint64_t(max), &r))
+	return n, runResult{why: int(r.why), wakeIn: time.Duration(r.wake_ns)}
+}
+
+func (m *model) setRealTime(on bool) {
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	C.call_set_realtime(&m.lib.lib, m.m, v)
+}
+
+func (m *model) timeTick() uint32 { return uint32(C.call_time_tick(&m.lib.lib, m.m)) }
+func (m *model) skipped() uint64  { return uint64(C.call_skipped(&m.lib.lib, m.m)) }
+
+func (m *model) setSkip(on bool) {
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	C.call_set_skip(&m.lib.lib, m.m, v)
+}
 func (m *model) lastWriteCycle() uint64 {
 	return uint64(C.call_last_write_cycle(&m.lib.lib, m.m))
 }

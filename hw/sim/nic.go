@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/sanoffload/san/driver"
 	"github.com/sanoffload/san/driver/iova"
@@ -22,9 +21,12 @@ type Config struct {
 	// MMIOTimeout is how many cycles a BAR access may take before the device counts as wedged;
 	// 0 means 10000.
 	MMIOTimeout uint32
-	// IRQWaitCycles bounds how far WaitInterrupt runs the clock looking for an interrupt before
-	// it gives up with driver.ErrTimeout; 0 means 1<<20.
+	// IRQWaitCycles, when not 0, bounds how long WaitInterrupt waits, in cycles of the NIC's
+	// clock, before it gives up with driver.ErrTimeout (a deterministic clock that has gone
+	// quiescent with nothing due ends it at once). 0: as long as the caller's ctx allows.
 	IRQWaitCycles uint64
+	// Clock is the mode of a NIC's own clock (Open); NICs of a fabric follow the fabric's.
+	Clock ClockMode
 	// DMA is the host's timing; nil means PCIeDMA.
 	DMA *DMAModel
 	// LinkStallPercent is the share of cycles the MAC withholds transmit ready (backpressure).
@@ -74,21 +76,13 @@ type Frame struct {
 // so that a NIC using an unset address is caught rather than served.
 const IOVABase = 0x1_0000_0000
 
-const irqWaitChunk = 256
-
-// clock is what NICs on one clock share: the lock that serialises every access to any of them
-// (an access to one runs the clock of all) and, for a fabric, the NICs to collect from.
-type clock struct {
-	mu   sync.Mutex
-	nics []*NIC // guarded by mu; the NICs on this clock
-}
-
 // NIC is a simulated SAN NIC with its host. It implements driver.Device; all methods are safe
 // for concurrent use.
 type NIC struct {
 	cfg Config
 	lib *library
 	clk *clock
+	fab *Fabric // nil for a NIC on its own clock
 	mem *hostMemory
 	dma *iova.Allocator
 
@@ -107,7 +101,7 @@ var _ driver.Device = (*NIC)(nil)
 
 // Open loads the model and brings up one NIC out of reset, on a clock of its own.
 func Open(cfg Config) (*NIC, error) {
-	return openOn(cfg, &clock{}, nil)
+	return openOn(cfg, newClock(cfg.Clock), nil)
 }
 
 func openOn(cfg Config, clk *clock, fab *Fabric) (*NIC, error) {
@@ -119,9 +113,6 @@ func openOn(cfg Config, clk *clock, fab *Fabric) (*NIC, error) {
 	}
 	if cfg.MMIOTimeout == 0 {
 		cfg.MMIOTimeout = 10000
-	}
-	if cfg.IRQWaitCycles == 0 {
-		cfg.IRQWaitCycles = 1 << 20
 	}
 	if cfg.HostMemory < 0 || cfg.HostMemory%iova.PageSize != 0 {
 		return nil, fmt.Errorf("sim: host memory %d is not a positive multiple of %d", cfg.HostMemory, iova.PageSize)
@@ -144,6 +135,10 @@ func openOn(cfg Config, clk *clock, fab *Fabric) (*NIC, error) {
 	}
 	clk.mu.Lock()
 	defer clk.mu.Unlock()
+	if fab == nil && cfg.Clock != Deterministic && cfg.Clock != RealTime {
+		mem.unmap()
+		return nil, fmt.Errorf("sim: clock mode %d is not one of Deterministic, RealTime", cfg.Clock)
+	}
 	if fab != nil && fab.f == nil {
 		mem.unmap()
 		return nil, fmt.Errorf("sim: fabric: %w", driver.ErrClosed)
@@ -161,7 +156,7 @@ func openOn(cfg Config, clk *clock, fab *Fabric) (*NIC, error) {
 			return nil, err
 		}
 	}
-	n := &NIC{cfg: cfg, lib: lib, clk: clk, model: m, mem: mem}
+	n := &NIC{cfg: cfg, lib: lib, clk: clk, fab: fab, model: m, mem: mem}
 	// BAR0 is at least a page, so the header and build registers are always reachable.
 	n.barSize = iova.PageSize
 	fail := func(err error) (*NIC, error) {
@@ -182,6 +177,13 @@ func openOn(cfg Config, clk *clock, fab *Fabric) (*NIC, error) {
 		return fail(err)
 	}
 	clk.nics = append(clk.nics, n)
+	if clk.mode == RealTime {
+		m.setRealTime(true)
+	}
+	if clk.noSkip {
+		m.setSkip(false)
+	}
+	clk.startLocked()
 	return n, nil
 }
 
@@ -216,6 +218,7 @@ func (n *NIC) Step(cycles uint64) error {
 // Preconditions: n.clk.mu is held; n.model is not nil.
 func (n *NIC) stepLocked(cycles uint64) error {
 	n.model.step(cycles)
+	n.clk.pokeLocked()
 	var err error
 	for _, x := range n.clk.nics {
 		if x.model == nil {
@@ -271,6 +274,7 @@ func (n *NIC) Inject(frame []byte, bad bool) error {
 	if !n.model.rxPush(frame, bad) {
 		return errors.New("sim: inject: empty frame")
 	}
+	n.clk.pokeLocked()
 	return nil
 }
 
@@ -390,6 +394,7 @@ func (n *NIC) accessLocked(op string, bar int, off uint64, width int) error {
 // respErr turns an AXI response into an error.
 // Preconditions: n.clk.mu is held.
 func (n *NIC) respErrLocked(op string, off uint64, width, resp int) error {
+	n.clk.pokeLocked()
 	switch resp {
 	case respOkay, respExOkay:
 		n.collectLocked()
@@ -512,40 +517,56 @@ func (n *NIC) FreeDMA(b *driver.DMABuffer) error {
 // NumVectors implements driver.Device.
 func (n *NIC) NumVectors() int { return n.vectors }
 
-// WaitInterrupt implements driver.Device. The simulated NIC has no clock of its own while it is
-// idle, so the waiter runs it, a few hundred cycles at a time, until the vector fires, ctx ends,
-// or IRQWaitCycles have passed (driver.ErrTimeout): a wait for an interrupt that nothing will
-// raise ends instead of hanging.
+// WaitInterrupt implements driver.Device. It blocks until the vector has fired, ctx ends, or
+// (with Config.IRQWaitCycles) the clock has run that far without it: the clock's goroutine runs
+// the clock while anyone waits (deterministic) or always (real time), so no caller steps it. A
+// DMA fault of this NIC ends the wait with ErrDMAFault.
 func (n *NIC) WaitInterrupt(ctx context.Context, vector int) (uint64, error) {
 	if vector < 0 || vector >= n.vectors {
 		return 0, fmt.Errorf("wait for vector %d of %d: %w", vector, n.vectors, driver.ErrNoVector)
 	}
-	var ran uint64
+	c := n.clk
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n.model == nil {
+		return 0, driver.ErrClosed
+	}
+	start := n.model.cycles()
 	for {
-		n.clk.mu.Lock()
 		if n.model == nil {
-			n.clk.mu.Unlock()
 			return 0, driver.ErrClosed
 		}
 		n.collectLocked()
-		if c := n.pending[vector]; c > 0 {
+		if got := n.pending[vector]; got > 0 {
 			n.pending[vector] = 0
-			n.clk.mu.Unlock()
-			return c, nil
+			return got, nil
 		}
-		if ran >= n.cfg.IRQWaitCycles {
-			n.clk.mu.Unlock()
-			return 0, fmt.Errorf("wait for vector %d: %w in %d cycles", vector, driver.ErrTimeout, ran)
-		}
-		err := n.stepLocked(irqWaitChunk)
-		ran += irqWaitChunk
-		n.clk.mu.Unlock()
-		if err != nil {
+		if err := n.faultErrLocked(); err != nil {
 			return 0, err
 		}
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
+		if bound := n.cfg.IRQWaitCycles; bound > 0 {
+			ran := n.model.cycles() - start
+			if ran >= bound {
+				return 0, fmt.Errorf("wait for vector %d: %w in %d cycles", vector, driver.ErrTimeout, ran)
+			}
+			if c.quiet && c.mode == Deterministic {
+				return 0, fmt.Errorf("wait for vector %d: %w: the NIC is idle with no timer due, after %d cycles",
+					vector, driver.ErrTimeout, ran)
+			}
+		}
+		w := &irqWait{nic: n, vector: vector, ch: make(chan struct{})}
+		c.waits[w] = struct{}{}
+		c.signal()
+		c.mu.Unlock()
+		select {
+		case <-w.ch:
+		case <-ctx.Done():
+		}
+		c.mu.Lock()
+		delete(c.waits, w)
 	}
 }
 
@@ -560,17 +581,24 @@ func (n *NIC) Reset() error {
 	n.model.reset(n.cfg.ResetCycles)
 	n.wedged = false
 	clear(n.pending)
+	n.clk.pokeLocked()
 	return nil
 }
 
 // Close implements driver.Device; closing twice is not an error.
 func (n *NIC) Close() error {
 	n.clk.mu.Lock()
-	defer n.clk.mu.Unlock()
 	if n.model == nil {
+		n.clk.mu.Unlock()
 		return nil
 	}
 	n.closeLocked()
+	// A NIC's own clock ends with it; a fabric's with the fabric.
+	stop := n.fab == nil && n.clk.stopLocked()
+	n.clk.mu.Unlock()
+	if stop {
+		<-n.clk.done
+	}
 	return nil
 }
 
@@ -581,10 +609,45 @@ func (n *NIC) closeLocked() {
 	n.model.free()
 	n.model = nil
 	n.mem.unmap()
+	// Its waiters look again and find it closed.
+	for w := range n.clk.waits {
+		if w.nic == n {
+			close(w.ch)
+			delete(n.clk.waits, w)
+		}
+	}
 	for i, x := range n.clk.nics {
 		if x == n {
 			n.clk.nics = append(n.clk.nics[:i], n.clk.nics[i+1:]...)
 			break
 		}
 	}
+}
+
+// TimeTick is the shell's time (1.024 us ticks) the NIC's timers saw in its last cycle.
+func (n *NIC) TimeTick() (uint32, error) {
+	n.clk.mu.Lock()
+	defer n.clk.mu.Unlock()
+	if n.model == nil {
+		return 0, driver.ErrClosed
+	}
+	return n.model.timeTick(), nil
+}
+
+// SkippedCycles is how many cycles the NIC's clock has moved over while quiescent (at once and
+// exactly), included in Cycles.
+func (n *NIC) SkippedCycles() (uint64, error) {
+	n.clk.mu.Lock()
+	defer n.clk.mu.Unlock()
+	if n.model == nil {
+		return 0, driver.ErrClosed
+	}
+	return n.model.skipped(), nil
+}
+
+// ClockMode is the mode of the NIC's clock.
+func (n *NIC) ClockMode() ClockMode {
+	n.clk.mu.Lock()
+	defer n.clk.mu.Unlock()
+	return n.clk.mode
 }
