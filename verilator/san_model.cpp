@@ -188,6 +188,7 @@ struct san_model {
   int64_t tick_from = 0; // the clock's cycle in which reset was last released
   uint32_t time_tick = 0;
   uint64_t tick64 = 0;   // the same, not wrapped
+  bool hold_time = false; // real time: the coming cycle sees the last cycle's time (a probe)
   // The state before the last quiescence probe.
   std::vector<uint8_t> snap;
 };
@@ -207,7 +208,9 @@ uint64_t now(const san_model *m) { return clock_of(m).cycles; }
 uint32_t shell_tick(san_model *m) {
   uint64_t t;
   const Clock &k = clock_of(m);
-  if (k.realtime) {
+  if (k.realtime && m->hold_time) {
+    t = m->tick64;
+  } else if (k.realtime) {
     t = (mono_ns() - k.rt_base) >> 10;
   } else {
     int64_t c = static_cast<int64_t>(now(m)) - m->tick_from;
@@ -632,8 +635,13 @@ bool probe(san_model *m, const std::vector<san_model *> &ms) {
   for (san_model *x : ms) {
     x->snap.resize(kRoot);
     std::memcpy(x->snap.data(), x->top->rootp, kRoot);
+    // A real-time clock's time moves in every cycle the model runs: the probe cycle sees the
+    // time of the one before, so that only the NIC's own state can differ (it lags the wall by
+    // that cycle, never runs ahead of it). A deterministic cycle sees its own time, exactly.
+    x->hold_time = true;
   }
   tick(m);
+  for (san_model *x : ms) x->hold_time = false;
   bool same = true;
   for (san_model *x : ms) {
     uint64_t c = cycle_reg(x);
@@ -679,19 +687,21 @@ void skip(san_model *m, const std::vector<san_model *> &ms, uint64_t n) {
   for (san_model *x : ms) cycle_reg(x) += n;
 }
 
-// advance runs m's clock for up to n cycles, moving over quiescent stretches at once (exactly:
-// see probe). It stops early after a cycle in which a model raised an MSI-X request (stop_irq),
+// advance runs m's clock for up to n cycles, and at most res->budget of them one by one (0: no
+// limit), moving over quiescent stretches at once (exactly: see probe). It stops early after a cycle in which a model raised an MSI-X request (stop_irq),
 // or when the clock is quiescent with nothing due (deterministic: no deadline; real time: none
 // before the wall clock reaches it). It returns the cycles run or moved over.
 uint64_t advance(san_model *m, uint64_t n, bool stop_irq, san_run_result *res) {
   Clock &k = clock_of(m);
   std::vector<san_model *> ms = models_of(m);
-  uint64_t done = 0;
+  uint64_t done = 0, ran = 0;
+  uint64_t budget = res->budget ? res->budget : UINT64_MAX;
   res->why = SAN_RUN_DONE;
   res->wake_ns = -1;
-  while (done < n) {
+  while (done < n && ran < budget) {
     bool candidate = k.skip && k.cycles >= k.probe_at;
     for (san_model *x : ms) candidate = candidate && quiet(x);
+    ran++;
     if (!candidate) {
       tick(m);
       done++;

@@ -84,6 +84,7 @@ void san_model_step(san_model *m, uint64_t n);
 typedef struct san_run_result {
   int stop_irq;    // in: stop after a cycle in which an MSI-X request was raised
   int stop_quiet;  // in: deterministic clocks stop when quiescent with no deadline
+  uint64_t budget; // in: cycles to run one by one at most (0: max); moving over one is free
   int why;         // out: SAN_RUN_*
   int64_t wake_ns; // out, real time: wall-clock ns from now to the earliest deadline, -1 none
 } san_run_result;

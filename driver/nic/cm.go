@@ -299,7 +299,10 @@ func (c *CM) Accept(id ConnID, q *QP, p AcceptParams) error {
 		return fmt.Errorf("accept %v: %w", id, err)
 	}
 	c.nic.attach(q, id.Num())
+	// Under the NIC's lock, as the event ring's ESTABLISHED sets it from the event waiter.
+	c.nic.mu.Lock()
 	q.loaded = true
+	c.nic.mu.Unlock()
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"math"
 	"sync"
 	"time"
 )
@@ -12,6 +13,8 @@ const (
 	// Deterministic time is the NIC's cycles at its build clock, as a board's shell counts it:
 	// the clock runs while a caller waits on it (or steps it, or accesses the NIC), moves over
 	// quiescent stretches at once and exactly, and a single-threaded run repeats bit for bit.
+	// Host work takes no NIC time, so a goroutine busy while another waits may find that the
+	// clock skipped to a timeout meanwhile: concurrent hosts belong in RealTime.
 	Deterministic ClockMode = iota
 	// RealTime time follows the wall clock however slowly the model runs, and never runs
 	// ahead of it: the clock runs by itself, and its timers fire at their wall-clock deadlines,
@@ -27,8 +30,8 @@ func (m ClockMode) String() string {
 	return "deterministic"
 }
 
-// runChunk is how many cycles the clock's goroutine runs between looks at its waiters; it
-// stops sooner at an interrupt.
+// runChunk is how many cycles the clock's goroutine runs one by one between looks at its
+// waiters (quiescent stretches moved over do not count); it stops sooner at an interrupt.
 const runChunk = 256
 
 // clock is what NICs on one clock share: the lock that serialises every access to any of them
@@ -151,7 +154,7 @@ func (c *clock) loop() {
 // Preconditions: c.mu is held; c.nics is not empty.
 func (c *clock) runLocked() {
 	lead := c.nics[0]
-	_, res := lead.model.run(runChunk, true, true)
+	_, res := lead.model.run(math.MaxUint64/2, runChunk, true, true)
 	for _, x := range c.nics {
 		x.collectLocked()
 	}

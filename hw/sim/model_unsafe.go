@@ -272,9 +272,11 @@ const (
 	runQuiet = int(C.SAN_RUN_QUIET)
 )
 
-// run runs the model's clock for up to max cycles (see san_model_run).
-func (m *model) run(max uint64, stopIRQ, stopQuiet bool) (uint64, runResult) {
+// run runs the model's clock for up to max cycles, budget of them one by one (see
+// san_model_run).
+func (m *model) run(max, budget uint64, stopIRQ, stopQuiet bool) (uint64, runResult) {
 	var r C.san_run_result
+	r.budget = C.uint64_t(budget)
 	if stopIRQ {
 		r.stop_irq = 1
 	}

@@ -354,6 +354,14 @@ func (n *NIC) collectLocked() {
 			continue
 		}
 		n.pending[v]++
+		// Whoever collects it (the clock's goroutine, or a BAR access of any caller), a waiter
+		// on the vector looks again.
+		for w := range n.clk.waits {
+			if w.nic == n && w.vector == int(v) {
+				close(w.ch)
+				delete(n.clk.waits, w)
+			}
+		}
 	}
 }
 
