@@ -325,3 +325,39 @@ func TestClockFarTimeoutFiresOnTime(t *testing.T) {
 	assert.Greater(t, fab.SkippedCycles(), waited*99/100)
 	t.Logf("waited %d cycles (%.2f s of NIC time) in %v of wall time", waited, float64(waited)/156.25e6, time.Since(start))
 }
+
+// TestClockRealTimeTimersFollowTheWall: on a real-time clock the NIC's time is the wall clock's,
+// however slowly the model runs: a retransmit timeout of 4.096 us x 2^12 (16.8 ms, 2.6 million
+// cycles, far more than the model runs in that time) fires no earlier than that much wall time
+// after the send, and the wait for it costs little CPU (the clock sleeps while quiescent).
+func TestClockRealTimeTimersFollowTheWall(t *testing.T) {
+	fab, hs := newPair(t, pairConfig{})
+	require.NoError(t, fab.SetClockMode(sim.RealTime))
+	assert.Equal(t, sim.RealTime, hs[0].dev.ClockMode())
+	const timeout = 12
+	tr := nic.Transport{RetryCount: 0, RNRRetry: 7, Timeout: timeout, MinRNRTimer: 1}
+	qps := connectWith(t, hs, 3, nic.QPConfig{Vector: 2}, [2]uint32{100, 200}, tr)
+	drop, err := sim.FaultsOfKind("drop", 1, 1)
+	require.NoError(t, err)
+	require.NoError(t, fab.SetFaults(hs[0].dev, hs[1].dev, drop))
+	src := alloc(t, hs[0], 64)
+	ctx, cancel := context.WithTimeout(context.Background(), safety)
+	defer cancel()
+	tick0, err := hs[0].dev.TimeTick()
+	require.NoError(t, err)
+	start := time.Now()
+	require.NoError(t, qps[0].PostSend(nic.SendWR{WRID: 9, Addr: src.IOVA, Length: 64, Signaled: true}))
+	cs, err := waitCQ(ctx, qps[0], 1)
+	require.NoError(t, err)
+	waited := time.Since(start)
+	require.Equal(t, regs.CQEStatusRetryExceeded, cs[0].Status)
+	tick1, err := hs[0].dev.TimeTick()
+	require.NoError(t, err)
+	ticks := uint32(4) << timeout
+	want := time.Duration(ticks-1) * 1024 * time.Nanosecond
+	assert.GreaterOrEqual(t, waited, want, "never before its wall-clock deadline")
+	assert.GreaterOrEqual(t, tick1-tick0, ticks-1, "the NIC's time moved with the wall")
+	cycles := fab.Cycles()
+	assert.Less(t, cycles, uint64(ticks)*160, "the model ran fewer cycles than the hardware would have")
+	t.Logf("timeout after %v of wall time (deadline %v), %d NIC ticks, %d cycles run", waited, want, tick1-tick0, cycles)
+}

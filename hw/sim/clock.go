@@ -79,10 +79,15 @@ func (c *clock) startLocked() {
 }
 
 // pokeLocked tells the goroutine that the NICs' inputs changed: a quiescent clock is so no more.
+// Only a goroutine asleep on a quiescent clock needs waking: otherwise it is running already, or
+// has no reason to run (a deterministic clock nobody waits on), and waking it on every BAR
+// access would cost a context switch each.
 // Preconditions: c.mu is held.
 func (c *clock) pokeLocked() {
-	c.quiet = false
-	c.signal()
+	if c.quiet {
+		c.quiet = false
+		c.signal()
+	}
 }
 
 func (c *clock) signal() {

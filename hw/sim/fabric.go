@@ -117,7 +117,8 @@ func (fb *Fabric) SetClockMode(mode ClockMode) error {
 	if len(fb.clk.nics) > 0 {
 		fb.clk.nics[0].model.setRealTime(mode == RealTime)
 	}
-	fb.clk.pokeLocked()
+	fb.clk.quiet = false
+	fb.clk.signal()
 	return nil
 }
 
