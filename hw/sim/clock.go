@@ -60,6 +60,7 @@ type clock struct {
 type irqWait struct {
 	nic    *NIC
 	vector int
+	until  uint64 // with Config.IRQWaitCycles: the cycle at which the wait gives up; else 0
 	ch     chan struct{}
 }
 
@@ -177,9 +178,12 @@ func (c *clock) runLocked() {
 			cnt, _ := n.model.dmaFaults()
 			faulted = cnt != n.faults
 		}
-		// Bounded waiters look again when a deterministic clock has gone quiet for good.
-		quietForGood := c.quiet && c.mode == Deterministic && n.cfg.IRQWaitCycles > 0
-		if n.model == nil || n.pending[w.vector] > 0 || faulted || quietForGood {
+		// Bounded waiters look again when their bound has passed, or when a deterministic clock
+		// has gone quiet for good.
+		bounded := w.until > 0
+		expired := bounded && n.model != nil && n.model.cycles() >= w.until
+		quietForGood := bounded && c.quiet && c.mode == Deterministic
+		if n.model == nil || n.pending[w.vector] > 0 || faulted || expired || quietForGood {
 			close(w.ch)
 			delete(c.waits, w)
 		}

@@ -566,6 +566,9 @@ func (n *NIC) WaitInterrupt(ctx context.Context, vector int) (uint64, error) {
 			}
 		}
 		w := &irqWait{nic: n, vector: vector, ch: make(chan struct{})}
+		if n.cfg.IRQWaitCycles > 0 {
+			w.until = start + n.cfg.IRQWaitCycles
+		}
 		c.waits[w] = struct{}{}
 		c.signal()
 		c.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -265,4 +266,43 @@ func TestMissingModelSaysRunMake(t *testing.T) {
 	_, err := Open(Config{ModelPath: "/nonexistent/libsanmodel.so"})
 	require.ErrorIs(t, err, ErrModelNotBuilt)
 	assert.Contains(t, err.Error(), "make")
+}
+
+// TestWaitInterruptBlocksUntilCtx: with no cycle bound a wait lasts as long as its ctx allows
+// (an idle NIC's clock costs nothing meanwhile), and an interrupt raised by another caller's
+// BAR access wakes a blocked waiter without anyone stepping the clock; the NIC's own clock
+// ends with Close, waking a waiter with driver.ErrClosed.
+func TestWaitInterruptBlocksUntilCtx(t *testing.T) {
+	for _, mode := range []ClockMode{Deterministic, RealTime} {
+		t.Run(mode.String(), func(t *testing.T) {
+			n, err := Open(Config{Clock: mode})
+			require.NoError(t, err)
+			assert.Equal(t, mode, n.ClockMode())
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+			_, err = n.WaitInterrupt(ctx, 3)
+			cancel()
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+
+			woke := make(chan error)
+			go func() {
+				_, err := n.WaitInterrupt(context.Background(), 4)
+				woke <- err
+			}()
+			require.NoError(t, n.Write32(0, regs.NICIRQTest, 4))
+			assert.NoError(t, <-woke)
+
+			go func() {
+				_, err := n.WaitInterrupt(context.Background(), 5)
+				woke <- err
+			}()
+			require.NoError(t, n.Close())
+			assert.ErrorIs(t, <-woke, driver.ErrClosed)
+		})
+	}
+}
+
+// TestClockModeRejected: a clock mode that is not one of the two is a clear error.
+func TestClockModeRejected(t *testing.T) {
+	_, err := Open(Config{Clock: ClockMode(7)})
+	assert.ErrorContains(t, err, "clock mode 7")
 }
