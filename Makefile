@@ -99,7 +99,7 @@ $(MODEL): $(RTL_SRCS) $(RTL_HDRS) verilator/common.f verilator/model.f verilator
 
 # Per-block unit-test models: each RTL block Verilated on its own, with a wrapper (written by
 # verilator/dutgen from the Verilated port list) that lets Go tests drive it port by port.
-DUTS := san_csr san_icrc san_sync_fifo san_tx_builder san_rx_parser san_sq_engine san_rq_engine san_cq_writer san_dma_mux san_completer san_cm_engine
+DUTS := san_csr san_icrc san_sync_fifo san_tx_builder san_rx_parser san_arp san_sq_engine san_rq_engine san_cq_writer san_dma_mux san_completer san_cm_engine
 DUT_DIR := $(MODEL_DIR)/dut
 DUT_LIBS := $(DUTS:%=$(DUT_DIR)/%/libdut.so)
 VERILATOR_INC = $(shell verilator --getenv VERILATOR_ROOT)/include

@@ -56,6 +56,7 @@ func Open(dev driver.Device) (*NIC, error) {
 	}{
 		{"port", regs.PortBase, regs.PortType, regs.PortVersionMajor},
 		{"qpc", regs.QpcBase, regs.QpcType, regs.QpcVersionMajor},
+		{"arp", regs.ARPBase, regs.ARPType, regs.ARPVersionMajor},
 		{"cm", regs.CMBase, regs.CMType, regs.CMVersionMajor},
 	}
 	next, err := dev.Read32(0, regs.NICBlkNext)

@@ -38,6 +38,8 @@ typedef struct san_lib {
 	int (*set_faults)(san_fabric *, san_model *, san_model *, const san_link_faults *);
 	int (*fault_counts)(const san_fabric *, const san_model *, const san_model *, san_link_counts *);
 	int (*corrupt)(uint8_t *, uint32_t, uint64_t, uint32_t *, uint32_t *);
+	san_segment *(*fabric_segment)(san_fabric *, uint32_t);
+	int (*segment_join)(san_segment *, san_model *);
 } san_lib;
 
 #define SAN_SYM(field, name) \
@@ -81,6 +83,8 @@ static const char *san_lib_resolve(san_lib *l) {
 	SAN_SYM(set_faults, "san_fabric_set_faults");
 	SAN_SYM(fault_counts, "san_fabric_fault_counts");
 	SAN_SYM(corrupt, "san_link_corrupt");
+	SAN_SYM(fabric_segment, "san_fabric_segment");
+	SAN_SYM(segment_join, "san_segment_join");
 	return NULL;
 }
 #undef SAN_SYM
@@ -130,6 +134,11 @@ static int call_fault_counts(san_lib *l, san_fabric *f, san_model *a, san_model 
 static int call_corrupt(san_lib *l, uint8_t *b, uint32_t n, uint64_t r, uint32_t *off, uint32_t *w) {
 	return l->corrupt(b, n, r, off, w);
 }
+
+static san_segment *call_fabric_segment(san_lib *l, san_fabric *f, uint32_t lat) {
+	return l->fabric_segment(f, lat);
+}
+static int call_segment_join(san_lib *l, san_segment *s, san_model *m) { return l->segment_join(s, m); }
 
 static void *host_mem_map(size_t n) {
 	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -202,6 +211,8 @@ func loadLibrary(path string) (*library, error) {
 type model struct {
 	lib *library
 	m   *C.san_model
+	// linked: the model is linked or on a segment (guarded by its clock's lock).
+	linked bool
 }
 
 // modelConfig is the harness's san_model_config in Go terms.
@@ -342,9 +353,24 @@ func newFabric(l *library) *fabric { return &fabric{lib: l, f: C.call_fabric_new
 func (f *fabric) free()             { C.call_fabric_free(&f.lib.lib, f.f); f.f = nil }
 func (f *fabric) add(m *model) bool { return C.call_fabric_add(&f.lib.lib, f.f, m.m) == 0 }
 func (f *fabric) link(a, b *model, latency uint32) bool {
-	return C.call_fabric_link(&f.lib.lib, f.f, a.m, b.m, C.uint32_t(latency)) == 0
+	ok := C.call_fabric_link(&f.lib.lib, f.f, a.m, b.m, C.uint32_t(latency)) == 0
+	a.linked, b.linked = a.linked || ok, b.linked || ok
+	return ok
 }
-func (f *fabric) step(n uint64)  { C.call_fabric_step(&f.lib.lib, f.f, C.uint64_t(n)) }
+func (f *fabric) step(n uint64) { C.call_fabric_step(&f.lib.lib, f.f, C.uint64_t(n)) }
+
+// segment makes a shared segment of the given models; false when one of them cannot join (it is
+// linked or on a segment; callers check linked first, so that none joins when one cannot).
+func (f *fabric) segment(latency uint32, ms []*model) bool {
+	s := C.call_fabric_segment(&f.lib.lib, f.f, C.uint32_t(latency))
+	for _, m := range ms {
+		if C.call_segment_join(&f.lib.lib, s, m.m) != 0 {
+			return false
+		}
+		m.linked = true
+	}
+	return true
+}
 func (f *fabric) cycles() uint64 { return uint64(C.call_fabric_cycles(&f.lib.lib, f.f)) }
 
 // setFaults sets the faults of the direction from -> to: 0, -1 (not linked), -2 (refused).
