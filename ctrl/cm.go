@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/sanoffload/san/driver/nic"
 	"github.com/sanoffload/san/driver/regs"
@@ -22,12 +23,18 @@ var ErrCM = errors.New("connection manager run failed")
 // resends.
 var simCM = nic.CMConfig{Commands: 64, Events: 256, Vector: 7, ResponseTimeout: 4, MaxRetries: 3, DeferTimeout: 6}
 
-// cmPair is two simulated NICs with their connection managers open; host 1 listens.
+// simResolver is address resolution in simulations: a simulated ARP reply comes back within a
+// few hundred cycles, milliseconds of wall-clock time; three tries of a second each.
+var simResolver = nic.ResolverConfig{Vector: 9, Timeout: time.Second, Tries: 3}
+
+// cmPair is two simulated NICs with their connection managers and resolvers open; host 1
+// listens.
 type cmPair struct {
 	fab  *sim.Fabric
 	dev  [2]*sim.NIC
 	nic  [2]*nic.NIC
 	cm   [2]*nic.CM
+	res  [2]*nic.Resolver
 	mac  [2]net.HardwareAddr
 	ip   [2]netip.Addr
 	tr   nic.Transport
@@ -68,6 +75,9 @@ func newCMPair(c SimConfig, capture bool) (p *cmPair, err error) {
 		if p.cm[i], err = p.nic[i].OpenCM(simCM); err != nil {
 			return nil, err
 		}
+		if p.res[i], err = p.nic[i].OpenResolver(simResolver); err != nil {
+			return nil, err
+		}
 	}
 	if err = fab.Link(p.dev[0], p.dev[1], 0); err != nil {
 		return nil, err
@@ -76,8 +86,10 @@ func newCMPair(c SimConfig, capture bool) (p *cmPair, err error) {
 	return p, nil
 }
 
+// connect sends a CONNECT from host 0 to host 1's port, naming host 1 by its IP alone: the
+// first one resolves it by ARP.
 func (p *cmPair) connect(q *nic.QP, port uint16, data []byte) (nic.ConnID, error) {
-	return p.cm[0].Connect(q, nic.ConnectParams{Dst: p.ip[1], DstMAC: p.mac[1], Port: port, SrcPort: 50000,
+	return p.cm[0].Connect(context.Background(), q, nic.ConnectParams{Dst: p.ip[1], Port: port, SrcPort: 50000,
 		UDPSource: 0xC100, StartPSN: 0x10000, Transport: p.tr, Data: data})
 }
 
@@ -106,7 +118,8 @@ type CMReport struct {
 	Pcap        string `json:"pcap,omitempty"`
 }
 
-// SimCM runs the connection manager's whole vocabulary between two simulated NICs: a request
+// SimCM runs the connection manager's whole vocabulary between two simulated NICs: the caller
+// resolves the listener's address by ARP (request, reply), then a request
 // to a port nobody listens on (REJ 8), one refused by the listener with data (REJ 28), one
 // deferred (MRA) then accepted with data both ways (REQ, REP, RTU), a message each way over
 // it, and a disconnect with data (DREQ, DREP). The traffic goes to pcap when set.
@@ -301,6 +314,11 @@ func cmSetup(c SimConfig) (cycles uint64, contexts int, err error) {
 	if err := p.cm[1].Listen(7471, 4); err != nil {
 		return 0, 0, err
 	}
+	// The figure is the CM's: the peer's address is resolved (cached) before, as on a host
+	// that has talked to it.
+	if _, err := p.res[0].Resolve(context.Background(), p.ip[1]); err != nil {
+		return 0, 0, err
+	}
 	qa, err := p.nic[0].NewQP(nic.QPConfig{})
 	if err != nil {
 		return 0, 0, err
@@ -348,6 +366,9 @@ func cmRate(c SimConfig, n int) (float64, error) {
 	}
 	defer p.fab.Close()
 	if err := p.cm[1].Listen(7472, n); err != nil {
+		return 0, err
+	}
+	if _, err := p.res[0].Resolve(context.Background(), p.ip[1]); err != nil {
 		return 0, err
 	}
 	start := p.fab.Cycles()

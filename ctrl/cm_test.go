@@ -7,9 +7,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestSimCM: the scripted run covers REJ 8, REJ 28, MRA, REQ/REP/RTU with data, data both ways
-// and DREQ/DREP, and tshark decodes its capture as clean RoCEv2 with every CM message and the
-// QPNs and PSNs the data frames then use.
+// TestSimCM: the scripted run covers the ARP exchange that resolves the listener, REJ 8, REJ 28,
+// MRA, REQ/REP/RTU with data, data both ways and DREQ/DREP, and tshark decodes its capture as
+// clean RoCEv2 and ARP with every CM message, the QPNs and PSNs the data frames then use, and an
+// ARP request answered.
 func TestSimCM(t *testing.T) {
 	pcap := filepath.Join(t.TempDir(), "cm.pcap")
 	rep, err := SimCM(SimConfig{}, pcap)
@@ -18,7 +19,9 @@ func TestSimCM(t *testing.T) {
 	require.Equal(t, 2, rep.Rejected)
 	crep, err := CheckCapture(pcap)
 	require.NoError(t, err, "%+v", crep)
-	require.NoError(t, crep.Expect([]string{"cm"}))
+	require.NoError(t, crep.Expect([]string{"cm", "arp"}))
+	require.Equal(t, 1, crep.ARPRequests, "resolved once, then cached")
+	require.Equal(t, 1, crep.ARPReplies)
 	t.Logf("%+v", crep)
 }
 
