@@ -2,6 +2,7 @@ package nic_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"math/rand"
 	"net"
@@ -324,4 +325,78 @@ func TestARPFramesDroppedAndCounted(t *testing.T) {
 		assert.Equal(t, &wire.ARP{DstMAC: q.SenderMAC, SrcMAC: [6]byte(h.mac), Op: wire.ARPOpReply,
 			SenderMAC: [6]byte(h.mac), SenderIP: h.ip.As4(), TargetMAC: q.SenderMAC, TargetIP: q.SenderIP}, got)
 	}
+}
+
+// TestARPBetweenDataFrames: while host 0 streams 1 KiB messages to host 1 back to back, host 1
+// asks for host 0's address every 400 cycles. Host 0 answers each request after at most one
+// data frame (the link takes an ARP frame at the next frame boundary), never sends two ARP
+// frames while data waits, and the data stream goes on: every message completes, and between
+// two answers data frames keep flowing.
+func TestARPBetweenDataFrames(t *testing.T) {
+	fab, hs := newPair(t, pairConfig{latency: 10})
+	qps := connect(t, hs, 3, nic.QPConfig{SQEntries: 128, RQEntries: 128}, [2]uint32{0, 0})
+	require.NoError(t, hs[0].dev.Capture(true))
+	require.NoError(t, hs[0].dev.CaptureReceived(true))
+	const n, size = 120, 1024
+	src, dst := alloc(t, hs[0], n*size), alloc(t, hs[1], n*size)
+	copy(src.Bytes, pattern(7, len(src.Bytes)))
+	for i := 0; i < n; i++ {
+		require.NoError(t, qps[1].PostRecv(nic.RecvWR{WRID: uint64(i), Addr: dst.IOVA + uint64(i*size), Length: size}))
+	}
+	for i := 0; i < n; i++ {
+		require.NoError(t, qps[0].PostSend(nic.SendWR{WRID: uint64(i), Addr: src.IOVA + uint64(i*size), Length: size, Signaled: true}))
+	}
+	ip0 := hs[0].ip.As4()
+	const asks = 20
+	for i := 0; i < asks; i++ {
+		require.NoError(t, hs[1].dev.Write32(0, regs.ARPRequest, binary.BigEndian.Uint32(ip0[:])))
+		require.NoError(t, fab.Step(400))
+	}
+	got := collect(t, fab, 400000, map[*nic.QP]int{qps[0]: n, qps[1]: n})
+	for _, c := range got[qps[1]] {
+		require.Equal(t, regs.CQEStatusOk, c.Status)
+	}
+	assert.Equal(t, src.Bytes, dst.Bytes, "every message byte-exact")
+
+	rx, err := hs[0].dev.Received()
+	require.NoError(t, err)
+	tx, err := hs[0].dev.Transmitted()
+	require.NoError(t, err)
+	var reqs []sim.Frame
+	for _, f := range rx {
+		if a := arpOf(f.Bytes); a != nil && a.Op == wire.ARPOpRequest {
+			reqs = append(reqs, f)
+		}
+	}
+	require.Len(t, reqs, asks)
+	answers, data, between := 0, 0, []int{}
+	longest := 0
+	for i, f := range tx {
+		if arpOf(f.Bytes) == nil {
+			data++
+			longest = max(longest, int(f.Last-f.First+1))
+			continue
+		}
+		require.Less(t, answers, asks, "an answer per request")
+		// The request's last beat in, the answer's first beat out: the parser's two cycles, the
+		// ARP block's two, and at most one data frame still on the link.
+		delay := f.First - reqs[answers].Last
+		assert.LessOrEqual(t, delay, uint64(longest+8), "answer %d waited %d cycles", answers, delay)
+		if i > 0 {
+			assert.Nil(t, arpOf(tx[i-1].Bytes), "answer %d: two ARP frames in a row", answers)
+		}
+		between = append(between, data)
+		data = 0
+		answers++
+	}
+	assert.Equal(t, asks, answers)
+	assert.Equal(t, 136, longest, "1 KiB SEND_ONLY frames of 136 beats")
+	for i := 1; i < len(between); i++ {
+		assert.Positive(t, between[i], "data frames between answers %d and %d", i-1, i)
+	}
+	a, err := hs[1].nic.ARPCounters()
+	require.NoError(t, err)
+	assert.Equal(t, uint32(asks), a.RequestsSent)
+	assert.Equal(t, uint32(16), a.RepliesReceived, "the FIFO holds 16: nobody drains it here")
+	assert.Equal(t, uint32(asks-16), a.RepliesLost)
 }
