@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/sanoffload/san/driver/nic"
 	"github.com/sanoffload/san/driver/regs"
@@ -23,9 +22,8 @@ var ErrCM = errors.New("connection manager run failed")
 // resends.
 var simCM = nic.CMConfig{Commands: 64, Events: 256, Vector: 7, ResponseTimeout: 4, MaxRetries: 3, DeferTimeout: 6}
 
-// simResolver is address resolution in simulations: a simulated ARP reply comes back within a
-// few hundred cycles, milliseconds of wall-clock time; three tries of a second each.
-var simResolver = nic.ResolverConfig{Vector: 9, Timeout: time.Second, Tries: 3}
+// resolverVector is the resolvers' MSI-X vector in simulations.
+const resolverVector = 9
 
 // cmPair is two simulated NICs with their connection managers and resolvers open; host 1
 // listens.
@@ -41,7 +39,9 @@ type cmPair struct {
 	pmtu int
 }
 
-func newCMPair(c SimConfig, capture bool) (p *cmPair, err error) {
+// newCMPair opens the pair; both resolvers are configured by a (its timeout and tries; a
+// simulated ARP reply comes back within a few hundred cycles, milliseconds of wall-clock time).
+func newCMPair(c SimConfig, a ARPConfig, capture bool) (p *cmPair, err error) {
 	fab, err := sim.NewFabric(c.Model)
 	if err != nil {
 		return nil, err
@@ -75,7 +75,7 @@ func newCMPair(c SimConfig, capture bool) (p *cmPair, err error) {
 		if p.cm[i], err = p.nic[i].OpenCM(simCM); err != nil {
 			return nil, err
 		}
-		if p.res[i], err = p.nic[i].OpenResolver(simResolver); err != nil {
+		if p.res[i], err = p.nic[i].OpenResolver(a.resolver(resolverVector)); err != nil {
 			return nil, err
 		}
 	}
@@ -118,13 +118,14 @@ type CMReport struct {
 	Pcap        string `json:"pcap,omitempty"`
 }
 
-// SimCM runs the connection manager's whole vocabulary between two simulated NICs: the caller
-// resolves the listener's address by ARP (request, reply), then a request
+// SimCM runs the connection manager's whole vocabulary between two simulated NICs (host 0 at
+// 192.168.77.1, host 1 at 192.168.77.2): the caller resolves the listener's address with a
+// (by ARP, request and reply, unless a has a static entry for it), then a request
 // to a port nobody listens on (REJ 8), one refused by the listener with data (REJ 28), one
 // deferred (MRA) then accepted with data both ways (REQ, REP, RTU), a message each way over
 // it, and a disconnect with data (DREQ, DREP). The traffic goes to pcap when set.
-func SimCM(c SimConfig, pcap string) (rep CMReport, err error) {
-	p, err := newCMPair(c, pcap != "")
+func SimCM(c SimConfig, a ARPConfig, pcap string) (rep CMReport, err error) {
+	p, err := newCMPair(c, a, pcap != "")
 	if err != nil {
 		return rep, err
 	}
@@ -306,7 +307,7 @@ func (p *cmPair) waitEvent(i int, budget uint64) (uint64, error) {
 // cycle the CONNECT call starts to the REQUEST event written on the listener, plus from the
 // cycle the ACCEPT call starts to the later of the two ESTABLISHED events.
 func cmSetup(c SimConfig) (cycles uint64, contexts int, err error) {
-	p, err := newCMPair(c, false)
+	p, err := newCMPair(c, ARPConfig{}, false)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -360,7 +361,7 @@ func cmSetup(c SimConfig) (cycles uint64, contexts int, err error) {
 // ahead of the established ones, each REQUEST accepted as it comes) and returns setups per
 // second of simulated time.
 func cmRate(c SimConfig, n int) (float64, error) {
-	p, err := newCMPair(c, false)
+	p, err := newCMPair(c, ARPConfig{}, false)
 	if err != nil {
 		return 0, err
 	}

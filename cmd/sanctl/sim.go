@@ -79,7 +79,7 @@ func newSimCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rep, err := ctrl.SimCM(cfg.Sim, cmPcap)
+			rep, err := ctrl.SimCM(cfg.Sim, cfg.ARP, cmPcap)
 			if err != nil {
 				return err
 			}
