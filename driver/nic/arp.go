@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -158,21 +159,25 @@ func (r *Resolver) Forget(ip netip.Addr) {
 	delete(r.learned, ip)
 }
 
-// Neighbours lists the cache: static entries, then the learned ones still valid.
+// Neighbours lists the cache: static entries, then the learned ones still valid, each part in
+// address order.
 func (r *Resolver) Neighbours() []Neighbour {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []Neighbour
+	var static, dynamic []Neighbour
 	for ip, mac := range r.static {
-		out = append(out, Neighbour{IP: ip, MAC: append(net.HardwareAddr(nil), mac...), Static: true})
+		static = append(static, Neighbour{IP: ip, MAC: append(net.HardwareAddr(nil), mac...), Static: true})
 	}
 	now := time.Now()
 	for ip, l := range r.learned {
 		if _, st := r.static[ip]; !st && now.Before(l.expires) {
-			out = append(out, Neighbour{IP: ip, MAC: append(net.HardwareAddr(nil), l.mac...)})
+			dynamic = append(dynamic, Neighbour{IP: ip, MAC: append(net.HardwareAddr(nil), l.mac...)})
 		}
 	}
-	return out
+	byIP := func(a, b Neighbour) int { return a.IP.Compare(b.IP) }
+	slices.SortFunc(static, byIP)
+	slices.SortFunc(dynamic, byIP)
+	return append(static, dynamic...)
 }
 
 // ResolverCounters are the driver's side of resolution: ARP requests it had the NIC send and
