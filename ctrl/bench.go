@@ -350,7 +350,7 @@ func SimBench(c SimConfig) ([]Figure, error) {
 // nothing in flight. The clock's goroutine finds it quiescent and sleeps until a deadline or
 // an access; this is measured from the process's own rusage, not timed in a test.
 func idleCPU(c SimConfig) (time.Duration, error) {
-	p, err := newCMPair(c, false)
+	p, err := newCMPair(c, ARPConfig{}, false)
 	if err != nil {
 		return 0, err
 	}

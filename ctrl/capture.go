@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"regexp"
@@ -29,7 +31,12 @@ type CaptureReport struct {
 	// whose data frames used exactly the QPNs and first PSNs their REQ and REP announced.
 	CM          map[string]int `json:"cm,omitempty"`
 	Connections int            `json:"connections,omitempty"`
-	Errors      []string       `json:"errors,omitempty"`
+	// ARP frames as tshark decodes them: requests, replies, and the replies that answer an
+	// earlier request (from its target, to its sender, with the sender's MAC).
+	ARPRequests int      `json:"arp_requests,omitempty"`
+	ARPReplies  int      `json:"arp_replies,omitempty"`
+	ARPAnswered int      `json:"arp_answered,omitempty"`
+	Errors      []string `json:"errors,omitempty"`
 }
 
 // cmNames are the CM attributes tshark names, by attribute ID.
@@ -37,8 +44,9 @@ var cmNames = map[uint64]string{0x10: "ConnectRequest", 0x11: "MsgRcptAck", 0x12
 	0x13: "ConnectReply", 0x14: "ReadyToUse", 0x15: "DisconnectRequest", 0x16: "DisconnectReply"}
 
 // Expect checks that the capture holds what kinds names: seq-nak, rnr-nak (acknowledgements),
-// or cm (every CM message of a connection's life: request, reply, ready to use, reject,
-// disconnect request and reply, and at least one connection whose data matched its CM).
+// cm (every CM message of a connection's life: request, reply, ready to use, reject,
+// disconnect request and reply, and at least one connection whose data matched its CM), or
+// arp (an ARP request and a reply that answers it).
 func (rep CaptureReport) Expect(kinds []string) error {
 	for _, k := range kinds {
 		switch k {
@@ -60,23 +68,29 @@ func (rep CaptureReport) Expect(kinds []string) error {
 			if rep.Connections == 0 {
 				return fmt.Errorf("%w: %s: no connection's data matched its REQ/REP", ErrCapture, rep.File)
 			}
+		case "arp":
+			if rep.ARPAnswered == 0 {
+				return fmt.Errorf("%w: %s: no ARP request answered by a reply (%d requests, %d replies)",
+					ErrCapture, rep.File, rep.ARPRequests, rep.ARPReplies)
+			}
 		default:
-			return fmt.Errorf("expect %q: the kinds are seq-nak, rnr-nak and cm", k)
+			return fmt.Errorf("expect %q: the kinds are seq-nak, rnr-nak, cm and arp", k)
 		}
 	}
 	return nil
 }
 
-// ErrCapture means a capture holds frames that are not clean RoCEv2.
+// ErrCapture means a capture holds frames that are not clean RoCEv2 or ARP.
 var ErrCapture = errors.New("capture check failed")
 
 // expertProblem matches what tshark's expert summary lists for a malformed or suspicious frame.
 var expertProblem = regexp.MustCompile(`(?i)\b(error|warn|malformed)`)
 
 // CheckCapture checks a pcap file with tshark, a decoder nobody here wrote: every frame must
-// decode as RoCEv2 (InfiniBand over UDP 4791), tshark's expert analysis must find nothing, and
-// every ICRC must be right (checked here, because Wireshark does not verify it) and sit where
-// tshark finds it.
+// decode as RoCEv2 (InfiniBand over UDP 4791) or as ARP, tshark's expert analysis must find
+// nothing, every ICRC must be right (checked here, because Wireshark does not verify it) and
+// sit where tshark finds it, and every ARP frame must be one for Ethernet and IPv4 whose fields
+// tshark reads as wire.DecodeARP does.
 func CheckCapture(path string) (CaptureReport, error) {
 	rep := CaptureReport{File: path}
 	f, err := os.Open(path)
@@ -102,7 +116,9 @@ func CheckCapture(path string) (CaptureReport, error) {
 	}
 	out, err := tshark(append(off, "-r", path, "-T", "fields", "-E", "separator=/t", "-E", "occurrence=f",
 		"-e", "frame.number", "-e", "frame.protocols", "-e", "infiniband.bth.opcode", "-e", "infiniband.invariant.crc",
-		"-e", "infiniband.aeth.syndrome.opcode", "-e", "infiniband.aeth.syndrome.error_code")...)
+		"-e", "infiniband.aeth.syndrome.opcode", "-e", "infiniband.aeth.syndrome.error_code",
+		"-e", "arp.opcode", "-e", "arp.src.hw_mac", "-e", "arp.src.proto_ipv4", "-e", "arp.dst.hw_mac",
+		"-e", "arp.dst.proto_ipv4")...)
 	if err != nil {
 		return rep, err
 	}
@@ -113,13 +129,35 @@ func CheckCapture(path string) (CaptureReport, error) {
 	if len(lines) != len(recs) {
 		return rep, fmt.Errorf("%w: %s: tshark decoded %d frames of %d", ErrCapture, path, len(lines), len(recs))
 	}
+	var asked []*wire.ARP // requests seen, for the replies that answer them
 	for i, line := range lines {
 		cols := strings.Split(line, "\t")
 		fail := func(format string, args ...any) {
 			rep.Errors = append(rep.Errors, fmt.Sprintf("frame %d: ", i+1)+fmt.Sprintf(format, args...))
 		}
-		if len(cols) != 6 {
+		if len(cols) != 11 {
 			fail("tshark gave %d fields", len(cols))
+			continue
+		}
+		if strings.HasSuffix(cols[1], ":arp") {
+			a, err := checkARP(recs[i].Data, cols[6:11])
+			if err != nil {
+				fail("%v", err)
+				continue
+			}
+			if a.Op == wire.ARPOpRequest {
+				rep.ARPRequests++
+				asked = append(asked, a)
+				continue
+			}
+			rep.ARPReplies++
+			for _, q := range asked {
+				if q.TargetIP == a.SenderIP && q.SenderIP == a.TargetIP && q.SenderMAC == a.TargetMAC &&
+					a.DstMAC == q.SenderMAC {
+					rep.ARPAnswered++
+					break
+				}
+			}
 			continue
 		}
 		if !strings.Contains(cols[1], ":ip:udp:infiniband") {
@@ -169,6 +207,23 @@ func CheckCapture(path string) (CaptureReport, error) {
 		return rep, fmt.Errorf("%w: %s: %d problems, the first: %s", ErrCapture, path, len(rep.Errors), rep.Errors[0])
 	}
 	return rep, nil
+}
+
+// checkARP decodes an ARP frame itself and compares what tshark read (opcode, sender MAC and
+// IP, target MAC and IP) with it.
+func checkARP(frame []byte, cols []string) (*wire.ARP, error) {
+	a, err := wire.DecodeARP(frame)
+	if err != nil {
+		return nil, fmt.Errorf("ARP frame the NIC would not take: %w", err)
+	}
+	want := []string{strconv.Itoa(int(a.Op)), net.HardwareAddr(a.SenderMAC[:]).String(),
+		netip.AddrFrom4(a.SenderIP).String(), net.HardwareAddr(a.TargetMAC[:]).String(), netip.AddrFrom4(a.TargetIP).String()}
+	for k, w := range want {
+		if cols[k] != w {
+			return nil, fmt.Errorf("tshark reads ARP field %d as %q, the frame says %q", k, cols[k], w)
+		}
+	}
+	return a, nil
 }
 
 func tshark(args ...string) (string, error) {
@@ -240,6 +295,9 @@ func checkCM(rep *CaptureReport, off []string, path string) error {
 			rep.Errors = append(rep.Errors, "frame "+cols[0]+": "+fmt.Sprintf(format, args...))
 		}
 		src, dst := cols[1], cols[2]
+		if src == "" {
+			continue // not IPv4: ARP
+		}
 		op, _ := num(cols[3])
 		if attr, ok := num(cols[6]); ok && op == 0x64 {
 			name, known := cmNames[attr]

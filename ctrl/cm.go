@@ -22,19 +22,26 @@ var ErrCM = errors.New("connection manager run failed")
 // resends.
 var simCM = nic.CMConfig{Commands: 64, Events: 256, Vector: 7, ResponseTimeout: 4, MaxRetries: 3, DeferTimeout: 6}
 
-// cmPair is two simulated NICs with their connection managers open; host 1 listens.
+// resolverVector is the resolvers' MSI-X vector in simulations.
+const resolverVector = 9
+
+// cmPair is two simulated NICs with their connection managers and resolvers open; host 1
+// listens.
 type cmPair struct {
 	fab  *sim.Fabric
 	dev  [2]*sim.NIC
 	nic  [2]*nic.NIC
 	cm   [2]*nic.CM
+	res  [2]*nic.Resolver
 	mac  [2]net.HardwareAddr
 	ip   [2]netip.Addr
 	tr   nic.Transport
 	pmtu int
 }
 
-func newCMPair(c SimConfig, capture bool) (p *cmPair, err error) {
+// newCMPair opens the pair; both resolvers are configured by a (its timeout and tries; a
+// simulated ARP reply comes back within a few hundred cycles, milliseconds of wall-clock time).
+func newCMPair(c SimConfig, a ARPConfig, capture bool) (p *cmPair, err error) {
 	fab, err := sim.NewFabric(c.Model)
 	if err != nil {
 		return nil, err
@@ -68,6 +75,9 @@ func newCMPair(c SimConfig, capture bool) (p *cmPair, err error) {
 		if p.cm[i], err = p.nic[i].OpenCM(simCM); err != nil {
 			return nil, err
 		}
+		if p.res[i], err = p.nic[i].OpenResolver(a.resolver(resolverVector)); err != nil {
+			return nil, err
+		}
 	}
 	if err = fab.Link(p.dev[0], p.dev[1], 0); err != nil {
 		return nil, err
@@ -76,8 +86,10 @@ func newCMPair(c SimConfig, capture bool) (p *cmPair, err error) {
 	return p, nil
 }
 
+// connect sends a CONNECT from host 0 to host 1's port, naming host 1 by its IP alone: the
+// first one resolves it by ARP.
 func (p *cmPair) connect(q *nic.QP, port uint16, data []byte) (nic.ConnID, error) {
-	return p.cm[0].Connect(q, nic.ConnectParams{Dst: p.ip[1], DstMAC: p.mac[1], Port: port, SrcPort: 50000,
+	return p.cm[0].Connect(context.Background(), q, nic.ConnectParams{Dst: p.ip[1], Port: port, SrcPort: 50000,
 		UDPSource: 0xC100, StartPSN: 0x10000, Transport: p.tr, Data: data})
 }
 
@@ -106,12 +118,14 @@ type CMReport struct {
 	Pcap        string `json:"pcap,omitempty"`
 }
 
-// SimCM runs the connection manager's whole vocabulary between two simulated NICs: a request
+// SimCM runs the connection manager's whole vocabulary between two simulated NICs (host 0 at
+// 192.168.77.1, host 1 at 192.168.77.2): the caller resolves the listener's address with a
+// (by ARP, request and reply, unless a has a static entry for it), then a request
 // to a port nobody listens on (REJ 8), one refused by the listener with data (REJ 28), one
 // deferred (MRA) then accepted with data both ways (REQ, REP, RTU), a message each way over
 // it, and a disconnect with data (DREQ, DREP). The traffic goes to pcap when set.
-func SimCM(c SimConfig, pcap string) (rep CMReport, err error) {
-	p, err := newCMPair(c, pcap != "")
+func SimCM(c SimConfig, a ARPConfig, pcap string) (rep CMReport, err error) {
+	p, err := newCMPair(c, a, pcap != "")
 	if err != nil {
 		return rep, err
 	}
@@ -293,12 +307,17 @@ func (p *cmPair) waitEvent(i int, budget uint64) (uint64, error) {
 // cycle the CONNECT call starts to the REQUEST event written on the listener, plus from the
 // cycle the ACCEPT call starts to the later of the two ESTABLISHED events.
 func cmSetup(c SimConfig) (cycles uint64, contexts int, err error) {
-	p, err := newCMPair(c, false)
+	p, err := newCMPair(c, ARPConfig{}, false)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer p.fab.Close()
 	if err := p.cm[1].Listen(7471, 4); err != nil {
+		return 0, 0, err
+	}
+	// The figure is the CM's: the peer's address is resolved (cached) before, as on a host
+	// that has talked to it.
+	if _, err := p.res[0].Resolve(context.Background(), p.ip[1]); err != nil {
 		return 0, 0, err
 	}
 	qa, err := p.nic[0].NewQP(nic.QPConfig{})
@@ -342,12 +361,15 @@ func cmSetup(c SimConfig) (cycles uint64, contexts int, err error) {
 // ahead of the established ones, each REQUEST accepted as it comes) and returns setups per
 // second of simulated time.
 func cmRate(c SimConfig, n int) (float64, error) {
-	p, err := newCMPair(c, false)
+	p, err := newCMPair(c, ARPConfig{}, false)
 	if err != nil {
 		return 0, err
 	}
 	defer p.fab.Close()
 	if err := p.cm[1].Listen(7472, n); err != nil {
+		return 0, err
+	}
+	if _, err := p.res[0].Resolve(context.Background(), p.ip[1]); err != nil {
 		return 0, err
 	}
 	start := p.fab.Cycles()

@@ -3,11 +3,16 @@ package ctrl
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cast"
 	"github.com/spf13/viper"
+
+	"github.com/sanoffload/san/driver/nic"
 )
 
 // Config is sanctl's configuration. Sources, highest precedence first: flags, environment
@@ -17,6 +22,23 @@ type Config struct {
 	// File is the config file that was read, or "" when none was.
 	File string
 	Sim  SimConfig
+	ARP  ARPConfig
+}
+
+// ARPConfig configures address resolution on the SAN link (the driver's nic.Resolver).
+type ARPConfig struct {
+	// Timeout is how long each ARP request waits for its reply; 0 means the driver's default.
+	Timeout time.Duration
+	// Tries is how many requests are sent before an address counts as unresolved; 0 means the
+	// driver's default.
+	Tries int
+	// Static entries resolve without ARP and take precedence over learned ones.
+	Static map[netip.Addr]net.HardwareAddr
+}
+
+// resolver is the driver's resolver configuration for vector.
+func (a ARPConfig) resolver(vector int) nic.ResolverConfig {
+	return nic.ResolverConfig{Vector: vector, Timeout: a.Timeout, Tries: a.Tries, Static: a.Static}
 }
 
 // SimConfig configures the simulated NIC.
@@ -34,12 +56,18 @@ const (
 	KeySimModel       = "sim.model"
 	KeySimHostMemory  = "sim.host_memory_mib"
 	KeySimMMIOTimeout = "sim.mmio_timeout_cycles"
+	KeyARPTimeout     = "arp.timeout_ms"
+	KeyARPTries       = "arp.tries"
+	KeyARPStatic      = "arp.static"
 )
 
 var defaults = map[string]any{
 	KeySimModel:       "",
 	KeySimHostMemory:  64,
 	KeySimMMIOTimeout: 10000,
+	KeyARPTimeout:     1000,
+	KeyARPTries:       3,
+	KeyARPStatic:      []string{},
 }
 
 // ConfigError is a configuration problem, naming the key and where its value came from.
@@ -121,7 +149,51 @@ func Load(v *viper.Viper, file string) (*Config, error) {
 	if cfg.Sim.MMIOTimeoutCycles < 1 || cfg.Sim.MMIOTimeoutCycles > 1<<30 {
 		return nil, bad(KeySimMMIOTimeout, fmt.Errorf("%d cycles is outside 1..%d", cfg.Sim.MMIOTimeoutCycles, 1<<30))
 	}
+	ms, err := cast.ToIntE(v.Get(KeyARPTimeout))
+	if err != nil {
+		return nil, bad(KeyARPTimeout, err)
+	}
+	if ms < 1 || ms > 600000 {
+		return nil, bad(KeyARPTimeout, fmt.Errorf("%d ms is outside 1..600000", ms))
+	}
+	cfg.ARP.Timeout = time.Duration(ms) * time.Millisecond
+	if cfg.ARP.Tries, err = cast.ToIntE(v.Get(KeyARPTries)); err != nil {
+		return nil, bad(KeyARPTries, err)
+	}
+	if cfg.ARP.Tries < 1 || cfg.ARP.Tries > 100 {
+		return nil, bad(KeyARPTries, fmt.Errorf("%d tries is outside 1..100", cfg.ARP.Tries))
+	}
+	if cfg.ARP.Static, err = parseNeighbours(v.Get(KeyARPStatic)); err != nil {
+		return nil, bad(KeyARPStatic, err)
+	}
 	return cfg, nil
+}
+
+// parseNeighbours reads static neighbour entries, each "IPv4=MAC" (a list, or one string of
+// entries separated by commas or spaces, as an environment variable gives them).
+func parseNeighbours(v any) (map[netip.Addr]net.HardwareAddr, error) {
+	entries, err := cast.ToStringSliceE(v)
+	if err != nil {
+		return nil, err
+	}
+	var split []string
+	for _, e := range entries {
+		split = append(split, strings.FieldsFunc(e, func(r rune) bool { return r == ',' || r == ' ' })...)
+	}
+	out := map[netip.Addr]net.HardwareAddr{}
+	for _, e := range split {
+		ipText, macText, ok := strings.Cut(e, "=")
+		ip, ierr := netip.ParseAddr(ipText)
+		mac, merr := net.ParseMAC(macText)
+		if !ok || ierr != nil || merr != nil || !ip.Is4() || len(mac) != 6 || mac[0]&1 != 0 {
+			return nil, fmt.Errorf("entry %q: want IPv4=MAC with a 6-byte unicast MAC", e)
+		}
+		if _, dup := out[ip]; dup {
+			return nil, fmt.Errorf("entry %q: %s given twice", e, ip)
+		}
+		out[ip] = mac
+	}
+	return out, nil
 }
 
 func firstNonEmpty(s ...string) string {

@@ -3,6 +3,7 @@ hw/rtl/san_nic_top.v
 hw/rtl/san_icrc.v
 hw/rtl/san_tx_builder.v
 hw/rtl/san_sync_fifo.v
+hw/rtl/san_arp.v
 hw/rtl/san_rx_parser.v
 hw/rtl/san_dma_mux.v
 hw/rtl/san_cq_writer.v

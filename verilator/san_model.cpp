@@ -2,9 +2,9 @@
 // san_model.cpp: the harness around the Verilated san_nic_top. It owns the clock, drives BAR0 as
 // a bus master would (one real AXI4-Lite handshake at a time), serves the DMA ports from host
 // memory through a PCIe-like model (read latency, tags, one beat per cycle, posted writes) with a
-// guard, collects MSI-X requests, and carries Ethernet frames: to and from Go, or beat by beat
-// over a link to another NIC on the same clock (a fabric), where seeded faults may drop, corrupt,
-// duplicate or reorder them.
+// guard, collects MSI-X requests, and carries Ethernet frames: to and from Go, beat by beat over
+// a link to another NIC on the same clock (a fabric), where seeded faults may drop, corrupt,
+// duplicate or reorder them, or whole to every other NIC on a shared segment (a hub).
 
 #include "san_model.h"
 
@@ -191,10 +191,21 @@ struct san_model {
   bool hold_time = false; // real time: the coming cycle sees the last cycle's time (a probe)
   // The state before the last quiescence probe.
   std::vector<uint8_t> snap;
+  // Shared segment: the one the model is on (instead of a link), and the frame it is sending.
+  san_segment *segment = nullptr;
+  std::vector<uint8_t> seg_cur;
+};
+
+// A shared segment (see san_fabric_segment): its members and latency.
+struct san_segment {
+  san_fabric *fabric;
+  uint32_t latency;
+  std::vector<san_model *> members;
 };
 
 struct san_fabric {
   std::vector<san_model *> models;
+  std::vector<std::unique_ptr<san_segment>> segments;
   Clock clk;
 };
 
@@ -247,6 +258,7 @@ void flush(san_model *m) {
   m->tx_cur.bytes.clear();
   m->rx_started = false;
   m->rx_cur.bytes.clear();
+  m->seg_cur.clear(); // a frame half sent on a segment is lost
   // Frames in flight from this NIC are lost, and so is one held on the way to it; one the peer
   // is still storing arrives, as the tail of a cut-through frame does.
   m->out.in_frame = false;
@@ -266,24 +278,50 @@ void append(std::vector<uint8_t> &v, uint64_t data, uint8_t keep) {
   }
 }
 
-// deliver queues copies of a stored frame for the peer's receive port as full beats from lane
-// 0, presentable from cycle due.
+// queue_frame queues a stored frame for m's receive port from the link side as full beats from
+// lane 0, presentable from cycle due.
+void queue_frame(san_model *m, const std::vector<uint8_t> &bytes, bool user, uint64_t due) {
+  uint32_t len = static_cast<uint32_t>(bytes.size());
+  uint32_t off = 0;
+  do {
+    uint32_t n = len - off < kBytes ? len - off : kBytes;
+    uint64_t d = 0;
+    if (n > 0) std::memcpy(&d, bytes.data() + off, n);
+    off += n;
+    bool last = off == len;
+    m->rx_link.push_back(Beat{d, static_cast<uint8_t>((1u << n) - 1), last, last && user, due});
+  } while (off < len);
+}
+
+// deliver queues copies of a stored frame for the peer's receive port, presentable from cycle
+// due.
 void deliver(san_model *m, const std::vector<uint8_t> &bytes, bool user, int copies, uint64_t due) {
   Link &l = m->out;
   for (int k = 0; k < copies; k++) {
     l.counts.delivered++;
-    if (m->peer == nullptr) continue;
-    uint32_t len = static_cast<uint32_t>(bytes.size());
-    uint32_t off = 0;
-    do {
-      uint32_t n = len - off < kBytes ? len - off : kBytes;
-      uint64_t d = 0;
-      if (n > 0) std::memcpy(&d, bytes.data() + off, n);
-      off += n;
-      bool last = off == len;
-      m->peer->rx_link.push_back(Beat{d, static_cast<uint8_t>((1u << n) - 1), last, last && user, due});
-    } while (off < len);
+    if (m->peer != nullptr) queue_frame(m->peer, bytes, user, due);
   }
+}
+
+// erase removes m from v, where it is at most once.
+void erase(std::vector<san_model *> &v, const san_model *m) {
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (*it == m) {
+      v.erase(it);
+      return;
+    }
+  }
+}
+
+// segment_send stores a beat m transmitted in cycle c on its segment; with the frame's last
+// beat the frame goes to every other member, presentable latency + 1 cycles later.
+void segment_send(san_model *m, const Beat &b, uint64_t c) {
+  append(m->seg_cur, b.data, b.keep);
+  if (!b.last) return;
+  for (san_model *x : m->segment->members) {
+    if (x != m) queue_frame(x, m->seg_cur, b.user, c + 1 + m->segment->latency);
+  }
+  m->seg_cur.clear();
 }
 
 // release delivers the held frame, if any, right behind what has been queued, from cycle due.
@@ -509,7 +547,8 @@ void sample(san_model *m) {
     Beat b{t->m_axis_tx_tdata, t->m_axis_tx_tkeep, t->m_axis_tx_tlast != 0,
            t->m_axis_tx_tuser != 0, 0};
     if (m->peer != nullptr) link_send(m, b, c);
-    if (m->peer == nullptr || m->capture) {
+    if (m->segment != nullptr) segment_send(m, b, c);
+    if ((m->peer == nullptr && m->segment == nullptr) || m->capture) {
       if (!m->tx_started) {
         m->tx_cur.bytes.clear();
         m->tx_cur.first = c;
@@ -613,7 +652,8 @@ bool quiet(const san_model *m) {
   const Vsan_nic_top *t = m->top.get();
   return t->m_timers_parked && !t->rst && m->reads.empty() && !m->wr_active && m->dones.empty() &&
          m->rx_link.empty() && m->rx_inject.empty() && m->rx_src == 0 && !m->out.in_frame &&
-         !m->out.held && !m->tx_started && !t->m_axis_tx_tvalid && !t->m_dma_rd_req_valid &&
+         !m->out.held && !m->tx_started && m->seg_cur.empty() && !t->m_axis_tx_tvalid &&
+         !t->m_dma_rd_req_valid &&
          !t->m_dma_wr_req_valid && !t->m_msix_valid && m->cfg.dma_stall_pct == 0 &&
          m->cfg.link_stall_pct == 0;
 }
@@ -767,15 +807,8 @@ san_model *san_model_new(const san_model_config *cfg) {
 void san_model_free(san_model *m) {
   if (m == nullptr) return;
   if (m->peer != nullptr) m->peer->peer = nullptr;
-  if (m->fabric != nullptr) {
-    auto &v = m->fabric->models;
-    for (auto it = v.begin(); it != v.end(); ++it) {
-      if (*it == m) {
-        v.erase(it);
-        break;
-      }
-    }
-  }
+  if (m->segment != nullptr) erase(m->segment->members, m);
+  if (m->fabric != nullptr) erase(m->fabric->models, m);
   m->top->final();
   delete m;
 }
@@ -932,7 +965,10 @@ san_fabric *san_fabric_new(void) { return new san_fabric(); }
 
 void san_fabric_free(san_fabric *f) {
   if (f == nullptr) return;
-  for (san_model *m : f->models) m->fabric = nullptr;
+  for (san_model *m : f->models) {
+    m->fabric = nullptr;
+    m->segment = nullptr;
+  }
   delete f;
 }
 
@@ -948,7 +984,8 @@ int san_fabric_add(san_fabric *f, san_model *m) {
 }
 
 int san_fabric_link(san_fabric *f, san_model *a, san_model *b, uint32_t latency) {
-  if (a == b || a->fabric != f || b->fabric != f || a->peer != nullptr || b->peer != nullptr) {
+  if (a == b || a->fabric != f || b->fabric != f || a->peer != nullptr || b->peer != nullptr ||
+      a->segment != nullptr || b->segment != nullptr) {
     return -1;
   }
   a->peer = b;
@@ -967,6 +1004,18 @@ void san_fabric_step(san_fabric *f, uint64_t n) {
 }
 
 uint64_t san_fabric_cycles(const san_fabric *f) { return f->clk.cycles; }
+
+san_segment *san_fabric_segment(san_fabric *f, uint32_t latency) {
+  f->segments.push_back(std::make_unique<san_segment>(san_segment{f, latency, {}}));
+  return f->segments.back().get();
+}
+
+int san_segment_join(san_segment *s, san_model *m) {
+  if (m->fabric != s->fabric || m->peer != nullptr || m->segment != nullptr) return -1;
+  m->segment = s;
+  s->members.push_back(m);
+  return 0;
+}
 
 int san_fabric_set_faults(san_fabric *f, san_model *from, san_model *to,
                           const san_link_faults *faults) {

@@ -5,7 +5,8 @@
 // A model is one NIC together with its host: the host memory its DMA ports reach (with a
 // PCIe-like timing model and a guard), its MSI-X requests, and its Ethernet port. NICs joined in
 // a fabric share one clock: stepping any of them, or an MMIO access to any of them, advances all
-// of them, and the links between them carry each transmitted beat to the peer's receive port.
+// of them, and the links between them carry each transmitted beat to the peer's receive port;
+// a shared segment carries each frame a member transmits to every other member.
 #ifndef SAN_MODEL_H
 #define SAN_MODEL_H
 
@@ -15,7 +16,7 @@
 extern "C" {
 #endif
 
-#define SAN_MODEL_ABI 4
+#define SAN_MODEL_ABI 5
 
 // AXI response codes returned by the MMIO calls, and the harness's own failure.
 #define SAN_RESP_OKAY 0
@@ -26,6 +27,7 @@ extern "C" {
 
 typedef struct san_model san_model;
 typedef struct san_fabric san_fabric;
+typedef struct san_segment san_segment;
 
 // Build facts of the library. The NIC's own build parameters are read through BAR0.
 typedef struct san_model_info {
@@ -167,6 +169,20 @@ int san_fabric_add(san_fabric *f, san_model *m); // 0, or -1 if m is already in 
 int san_fabric_link(san_fabric *f, san_model *a, san_model *b, uint32_t latency);
 void san_fabric_step(san_fabric *f, uint64_t n);
 uint64_t san_fabric_cycles(const san_fabric *f);
+
+// Shared segments: a hub in a fabric that floods every frame a member transmits to every other
+// member's receive port. It is store-and-forward: a frame whose last beat a member sends in
+// cycle c is queued whole at each other member, behind what is queued there (frames of several
+// members reach a receiver one after another, in the order they ended), presentable from cycle
+// c + 1 + latency, one beat a cycle from lane 0; a frame flagged bad (tuser) arrives flagged.
+// A member's transmitted frames are kept for tx_pop only with capture on, as on a link; its
+// capture_received sees what the segment delivers. A model is on at most one segment and then
+// has no link; a model reset loses the frame it was sending. Link faults do not apply.
+// san_fabric_segment makes an empty segment, owned and freed by f.
+san_segment *san_fabric_segment(san_fabric *f, uint32_t latency);
+// san_segment_join puts m on s: 0, or -1 if m is not in s's fabric, is linked, or is on a
+// segment already.
+int san_segment_join(san_segment *s, san_model *m);
 
 // Link faults, set per direction of a link (from's transmitter to to's receive port), for
 // testing the reliable transport. Each frame of a faulty direction (one with a probability above

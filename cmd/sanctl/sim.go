@@ -79,7 +79,7 @@ func newSimCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rep, err := ctrl.SimCM(cfg.Sim, cmPcap)
+			rep, err := ctrl.SimCM(cfg.Sim, cfg.ARP, cmPcap)
 			if err != nil {
 				return err
 			}
@@ -105,7 +105,7 @@ func newCaptureCmd(a *app) *cobra.Command {
 	var expect []string
 	check := &cobra.Command{
 		Use:   "check FILE...",
-		Short: "Check with tshark that every frame decodes as RoCEv2 with no expert errors and a correct ICRC",
+		Short: "Check with tshark that every frame decodes as RoCEv2 (with a correct ICRC) or ARP, with no expert errors",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			var reps []ctrl.CaptureReport
@@ -124,8 +124,12 @@ func newCaptureCmd(a *app) *cobra.Command {
 						firstErr = err
 					}
 				}
-				rows = append(rows, row{f, fmt.Sprintf("%d frames, %d RoCEv2 (%d ACKs, %d PSN sequence NAKs, %d RNR NAKs): %s",
-					rep.Frames, rep.RoCE, rep.ACKs, rep.SeqNAKs, rep.RNRNAKs, verdict)})
+				arp := ""
+				if n := rep.ARPRequests + rep.ARPReplies; n > 0 {
+					arp = fmt.Sprintf(", %d ARP (%d requests, %d replies, %d answering)", n, rep.ARPRequests, rep.ARPReplies, rep.ARPAnswered)
+				}
+				rows = append(rows, row{f, fmt.Sprintf("%d frames, %d RoCEv2 (%d ACKs, %d PSN sequence NAKs, %d RNR NAKs)%s: %s",
+					rep.Frames, rep.RoCE, rep.ACKs, rep.SeqNAKs, rep.RNRNAKs, arp, verdict)})
 			}
 			if err := a.render(cmd.OutOrStdout(), reps, rows); err != nil {
 				return err
@@ -133,7 +137,7 @@ func newCaptureCmd(a *app) *cobra.Command {
 			return firstErr
 		},
 	}
-	check.Flags().StringSliceVar(&expect, "expect", nil, "what the capture must hold: seq-nak, rnr-nak (acknowledgements), cm (a whole connection's CM messages matching its data)")
+	check.Flags().StringSliceVar(&expect, "expect", nil, "what the capture must hold: seq-nak, rnr-nak (acknowledgements), cm (a whole connection's CM messages matching its data), arp (an ARP request and the reply answering it)")
 	capture.AddCommand(check)
 	return capture
 }

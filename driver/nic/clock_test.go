@@ -207,7 +207,7 @@ func TestClockSixteenConnectionsAtOnce(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				id, err := p.cms[0].Connect(q, p.connectParams(1, port, []byte{byte(i)}))
+				id, err := p.cms[0].Connect(ctx, q, p.connectParams(1, port, []byte{byte(i)}))
 				if err != nil {
 					return err
 				}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 
@@ -73,12 +72,11 @@ type Event struct {
 
 // ConnectParams are what a CONNECT sends.
 type ConnectParams struct {
-	Dst       netip.Addr
-	DstMAC    net.HardwareAddr
-	Port      uint16 // destination port (the service ID)
-	SrcPort   uint16 // the caller's port, carried in the IP header
-	UDPSource uint16 // UDP source port of the connection's frames
-	StartPSN  uint32 // first PSN this side sends
+	Dst       netip.Addr // the peer; its MAC comes from the NIC's resolver (OpenResolver)
+	Port      uint16     // destination port (the service ID)
+	SrcPort   uint16     // the caller's port, carried in the IP header
+	UDPSource uint16     // UDP source port of the connection's frames
+	StartPSN  uint32     // first PSN this side sends
 	Transport Transport
 	Data      []byte // at most MaxConnectData bytes
 }
@@ -256,13 +254,22 @@ func setRings(e regs.CMCommand, q *QP) {
 	e.SetCQVector(uint16(q.cfg.Vector))
 }
 
-// Connect sends a connection request from a new QP (NewQP) to p.Dst:p.Port. The NIC picks the
-// connection number, which q takes; the outcome arrives as an event (ESTABLISHED, REJECTED or
-// TIMED_OUT).
-func (c *CM) Connect(q *QP, p ConnectParams) (ConnID, error) {
-	if q.num >= 0 || !p.Dst.Is4() || len(p.DstMAC) != 6 || len(p.Data) > MaxConnectData ||
+// Connect sends a connection request from a new QP (NewQP) to p.Dst:p.Port. It first resolves
+// p.Dst to its MAC with the NIC's resolver (a static entry, the cache, or ARP within ctx; an
+// address nobody answers for fails with an *UnresolvedError). The NIC picks the connection
+// number, which q takes; the outcome arrives as an event (ESTABLISHED, REJECTED or TIMED_OUT).
+func (c *CM) Connect(ctx context.Context, q *QP, p ConnectParams) (ConnID, error) {
+	if q.num >= 0 || !p.Dst.Is4() || len(p.Data) > MaxConnectData ||
 		p.StartPSN >= 1<<24 || !p.Transport.valid() {
 		return 0, fmt.Errorf("connect: %w: %s:%d (qp %d, %d data bytes)", ErrInvalid, p.Dst, p.Port, q.num, len(p.Data))
+	}
+	res := c.nic.Resolver()
+	if res == nil {
+		return 0, fmt.Errorf("connect %s:%d: %w", p.Dst, p.Port, ErrNoResolver)
+	}
+	mac, err := res.Resolve(ctx, p.Dst)
+	if err != nil {
+		return 0, fmt.Errorf("connect %s:%d: %w", p.Dst, p.Port, err)
 	}
 	a4 := p.Dst.As4()
 	id, err := c.command(regs.CMOpConnect, p.Data, func(e regs.CMCommand) {
@@ -272,7 +279,7 @@ func (c *CM) Connect(q *QP, p ConnectParams) (ConnID, error) {
 		e.SetDip(be32(a4[:]))
 		e.SetStartPSN(p.StartPSN)
 		e.SetTransport(p.Transport.reg())
-		copy(e.Dmac(), p.DstMAC)
+		copy(e.Dmac(), mac)
 		setRings(e, q)
 	})
 	if err != nil {
@@ -415,20 +422,11 @@ type CMCounters struct {
 // Counters reads the connection manager's counters.
 func (c *CM) Counters() (CMCounters, error) {
 	var k CMCounters
-	for _, r := range []struct {
-		off uint64
-		dst *uint32
-	}{
+	err := c.nic.readCounters("cm counters", []counter{
 		{regs.CMMADsTx, &k.MADsTx}, {regs.CMMADsRx, &k.MADsRx}, {regs.CMMADsDropped, &k.MADsDropped},
 		{regs.CMResends, &k.Resends}, {regs.CMCMTimeouts, &k.Timeouts}, {regs.CMRefused, &k.Refused},
-	} {
-		v, err := c.nic.dev.Read32(0, r.off)
-		if err != nil {
-			return k, fmt.Errorf("read cm counters: %w", err)
-		}
-		*r.dst = v
-	}
-	return k, nil
+	})
+	return k, err
 }
 
 func putBE32(b []byte, v uint32) {

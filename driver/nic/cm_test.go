@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -17,11 +18,16 @@ import (
 // for an answer, three resends.
 var simCM = nic.CMConfig{Commands: 16, Events: 64, Vector: 7, ResponseTimeout: 4, MaxRetries: 3, DeferTimeout: 6}
 
-// cmPair is two hosts with their connection managers open.
+// simResolver is address resolution in the simulations: each ARP request waits up to 200 ms
+// of wall-clock time (a reply takes a few hundred cycles), three tries.
+var simResolver = nic.ResolverConfig{Vector: 9, Timeout: 200 * time.Millisecond, Tries: 3}
+
+// cmPair is two hosts with their connection managers and resolvers open.
 type cmPair struct {
 	fab *sim.Fabric
 	hs  [2]*host
 	cms [2]*nic.CM
+	res [2]*nic.Resolver
 	tr  nic.Transport // the connections' transport settings
 }
 
@@ -34,6 +40,9 @@ func newCMPair(t *testing.T, pc pairConfig, cfg nic.CMConfig) *cmPair {
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = cm.Close() })
 		p.cms[i] = cm
+		if p.res[i], err = h.nic.OpenResolver(simResolver); err != nil {
+			require.NoError(t, err)
+		}
 	}
 	return p
 }
@@ -72,7 +81,7 @@ func (p *cmPair) counters(t *testing.T, i int) nic.CMCounters {
 
 func (p *cmPair) connectParams(to int, port uint16, data []byte) nic.ConnectParams {
 	h := p.hs[to]
-	return nic.ConnectParams{Dst: h.ip, DstMAC: h.mac, Port: port, SrcPort: 40000 + port,
+	return nic.ConnectParams{Dst: h.ip, Port: port, SrcPort: 40000 + port,
 		UDPSource: 0xC100, StartPSN: 0x123456, Transport: p.tr, Data: data}
 }
 
@@ -88,7 +97,7 @@ func newQP(t *testing.T, h *host) *nic.QP {
 func (p *cmPair) dial(t *testing.T, port uint16, reqData, repData []byte) (qa, qb *nic.QP, ida, idb nic.ConnID) {
 	t.Helper()
 	qa = newQP(t, p.hs[0])
-	ida, err := p.cms[0].Connect(qa, p.connectParams(1, port, reqData))
+	ida, err := p.cms[0].Connect(context.Background(), qa, p.connectParams(1, port, reqData))
 	require.NoError(t, err)
 	req := p.event(t, 1, regs.CMEventRequest)
 	idb = req.Conn
@@ -116,7 +125,7 @@ func TestCMConnectAcceptData_R22_R24_R25(t *testing.T) {
 	repData := pattern(2, nic.MaxAcceptData)
 
 	qa := newQP(t, p.hs[0])
-	ida, err := p.cms[0].Connect(qa, p.connectParams(1, 5000, reqData))
+	ida, err := p.cms[0].Connect(context.Background(), qa, p.connectParams(1, 5000, reqData))
 	require.NoError(t, err)
 	require.Equal(t, ida.Num(), qa.Num())
 	require.Equal(t, p.hs[0].nic.Identity().NQP+uint32(qa.Num()), qa.QPN(), "QPN on the wire: N_QP + number")
@@ -171,7 +180,7 @@ func TestCMReject_R12(t *testing.T) {
 	p := newCMPair(t, pairConfig{}, simCM)
 	require.NoError(t, p.cms[1].Listen(5001, 4))
 	qa := newQP(t, p.hs[0])
-	_, err := p.cms[0].Connect(qa, p.connectParams(1, 5001, []byte("hello")))
+	_, err := p.cms[0].Connect(context.Background(), qa, p.connectParams(1, 5001, []byte("hello")))
 	require.NoError(t, err)
 	req := p.event(t, 1, regs.CMEventRequest)
 	require.Equal(t, padded([]byte("hello"), nic.MaxConnectData), req.Data)
@@ -192,7 +201,7 @@ func TestCMReject_R12(t *testing.T) {
 func TestCMNoListener_R5(t *testing.T) {
 	p := newCMPair(t, pairConfig{}, simCM)
 	qa := newQP(t, p.hs[0])
-	_, err := p.cms[0].Connect(qa, p.connectParams(1, 6000, nil))
+	_, err := p.cms[0].Connect(context.Background(), qa, p.connectParams(1, 6000, nil))
 	require.NoError(t, err)
 	rej := p.event(t, 0, regs.CMEventRejected)
 	require.Equal(t, regs.CMRejReasonInvalidServiceID, rej.Reason)
@@ -207,7 +216,7 @@ func TestCMNoPeer_R5(t *testing.T) {
 	p := newCMPair(t, pairConfig{}, simCM)
 	require.NoError(t, p.cms[1].Close()) // the peer's CM is off: its NIC drops every MAD
 	qa := newQP(t, p.hs[0])
-	_, err := p.cms[0].Connect(qa, p.connectParams(1, 5000, nil))
+	_, err := p.cms[0].Connect(context.Background(), qa, p.connectParams(1, 5000, nil))
 	require.NoError(t, err)
 	to := p.event(t, 0, regs.CMEventTimedOut)
 	require.Equal(t, regs.CMRejReasonTimeout, to.Reason)
@@ -224,7 +233,7 @@ func TestCMDeferThenAccept_R22(t *testing.T) {
 	p := newCMPair(t, pairConfig{}, simCM)
 	require.NoError(t, p.cms[1].Listen(5002, 4))
 	qa := newQP(t, p.hs[0])
-	_, err := p.cms[0].Connect(qa, p.connectParams(1, 5002, []byte("later")))
+	_, err := p.cms[0].Connect(context.Background(), qa, p.connectParams(1, 5002, []byte("later")))
 	require.NoError(t, err)
 	req := p.event(t, 1, regs.CMEventRequest)
 	require.NoError(t, p.cms[1].Defer(req.Conn))
@@ -246,7 +255,7 @@ func TestCMDeferThenAccept_R22(t *testing.T) {
 func TestCMDeferThenReject_R22_R12(t *testing.T) {
 	p := newCMPair(t, pairConfig{}, simCM)
 	require.NoError(t, p.cms[1].Listen(5003, 4))
-	_, err := p.cms[0].Connect(newQP(t, p.hs[0]), p.connectParams(1, 5003, nil))
+	_, err := p.cms[0].Connect(context.Background(), newQP(t, p.hs[0]), p.connectParams(1, 5003, nil))
 	require.NoError(t, err)
 	req := p.event(t, 1, regs.CMEventRequest)
 	require.NoError(t, p.cms[1].Defer(req.Conn))
@@ -265,7 +274,7 @@ func TestCMBacklogFull_R18(t *testing.T) {
 	var qas [3]*nic.QP
 	for i := range qas {
 		qas[i] = newQP(t, p.hs[0])
-		_, err := p.cms[0].Connect(qas[i], p.connectParams(1, 5004, []byte{byte(i)}))
+		_, err := p.cms[0].Connect(context.Background(), qas[i], p.connectParams(1, 5004, []byte{byte(i)}))
 		require.NoError(t, err)
 	}
 	r0 := p.event(t, 1, regs.CMEventRequest)
@@ -286,7 +295,7 @@ func TestCMBacklogFull_R18(t *testing.T) {
 	exchange(t, p, qas[0], qbs[0], 500)
 	exchange(t, p, qbs[1], qas[1], 500)
 	// The backlog has room again: a new request is reported.
-	_, err := p.cms[0].Connect(newQP(t, p.hs[0]), p.connectParams(1, 5004, nil))
+	_, err := p.cms[0].Connect(context.Background(), newQP(t, p.hs[0]), p.connectParams(1, 5004, nil))
 	require.NoError(t, err)
 	p.event(t, 1, regs.CMEventRequest)
 }
@@ -338,7 +347,7 @@ func TestCMLossyLink(t *testing.T) {
 	const conns = 12
 	for i := 0; i < conns; i++ {
 		qa := newQP(t, p.hs[0])
-		ida, err := p.cms[0].Connect(qa, p.connectParams(1, 7000, []byte{byte(i)}))
+		ida, err := p.cms[0].Connect(context.Background(), qa, p.connectParams(1, 7000, []byte{byte(i)}))
 		require.NoError(t, err)
 		req := p.event(t, 1, regs.CMEventRequest)
 		require.Equal(t, padded([]byte{byte(i)}, nic.MaxConnectData), req.Data, "connection %d: its own request", i)
@@ -410,13 +419,13 @@ func manyConnections(t *testing.T, p *cmPair, n int, full bool) {
 	for i := 0; i < n; i++ {
 		q, err := p.hs[0].nic.NewQP(cfg)
 		require.NoError(t, err)
-		id, err := p.cms[0].Connect(q, p.connectParams(1, 9000, []byte{byte(i), byte(i >> 8)}))
+		id, err := p.cms[0].Connect(context.Background(), q, p.connectParams(1, 9000, []byte{byte(i), byte(i >> 8)}))
 		require.NoError(t, err, "connection %d", i)
 		qas[id] = q
 	}
 	if full {
 		// One more finds no free context on the active side.
-		_, err := p.cms[0].Connect(newQP(t, p.hs[0]), p.connectParams(1, 9000, nil))
+		_, err := p.cms[0].Connect(context.Background(), newQP(t, p.hs[0]), p.connectParams(1, 9000, nil))
 		var ce *nic.CMError
 		require.True(t, errors.As(err, &ce), "%v", err)
 		require.Equal(t, regs.CMStatusNoContext, ce.Status)
@@ -501,7 +510,7 @@ func manyConnections(t *testing.T, p *cmPair, n int, full bool) {
 	// number is free again.
 	require.NoError(t, p.fab.Step((1<<manyCM.TimeWait+2)*640+10_000))
 	q := newQP(t, p.hs[0])
-	_, err := p.cms[0].Connect(q, p.connectParams(1, 9000, nil))
+	_, err := p.cms[0].Connect(context.Background(), q, p.connectParams(1, 9000, nil))
 	require.NoError(t, err)
 	p.event(t, 1, regs.CMEventRequest)
 }

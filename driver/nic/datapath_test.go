@@ -36,12 +36,35 @@ type pairConfig struct {
 	pmtu       int
 	seed       uint64
 	hostMemory int
-	faults     bool // the test provokes DMA faults and checks them itself
+	faults     bool   // the test provokes DMA faults and checks them itself
+	irqWait    uint64 // sim.Config.IRQWaitCycles; 0: its default
 }
 
 // newPair brings up two simulated NICs on one clock, linked, addressed and enabled, and fails
 // the test at cleanup if either reached for host memory its driver had not mapped.
 func newPair(t *testing.T, pc pairConfig) (*sim.Fabric, [2]*host) {
+	t.Helper()
+	fab, hs := openHosts(t, pc, 2)
+	require.NoError(t, fab.Link(hs[0].dev, hs[1].dev, pc.latency))
+	return fab, [2]*host(hs)
+}
+
+// newSegment brings up n simulated NICs on one clock, on a shared segment (a hub) of the
+// configured latency, addressed and enabled, as newPair does.
+func newSegment(t *testing.T, pc pairConfig, n int) (*sim.Fabric, []*host) {
+	t.Helper()
+	fab, hs := openHosts(t, pc, n)
+	devs := make([]*sim.NIC, n)
+	for i, h := range hs {
+		devs[i] = h.dev
+	}
+	require.NoError(t, fab.Segment(pc.latency, devs...))
+	return fab, hs
+}
+
+// openHosts opens n addressed and enabled NICs on a new fabric: host i has MAC
+// 02:00:00:00:00:0i+1 and IP 10.0.0.i+1.
+func openHosts(t *testing.T, pc pairConfig, n int) (*sim.Fabric, []*host) {
 	t.Helper()
 	fab, err := sim.NewFabric("")
 	require.NoError(t, err)
@@ -52,10 +75,10 @@ func newPair(t *testing.T, pc pairConfig) (*sim.Fabric, [2]*host) {
 	if pc.hostMemory == 0 {
 		pc.hostMemory = 16 << 20
 	}
-	var hs [2]*host
+	hs := make([]*host, n)
 	for i := range hs {
 		dev, err := fab.Open(sim.Config{DMA: pc.dma, LinkStallPercent: pc.linkStall,
-			Seed: pc.seed + uint64(i), HostMemory: pc.hostMemory})
+			Seed: pc.seed + uint64(i), HostMemory: pc.hostMemory, IRQWaitCycles: pc.irqWait})
 		require.NoError(t, err)
 		n, err := nic.Open(dev)
 		require.NoError(t, err)
@@ -72,7 +95,6 @@ func newPair(t *testing.T, pc pairConfig) (*sim.Fabric, [2]*host) {
 			})
 		}
 	}
-	require.NoError(t, fab.Link(hs[0].dev, hs[1].dev, pc.latency))
 	return fab, hs
 }
 
@@ -291,8 +313,10 @@ func TestRandomMixWithBackpressure(t *testing.T) {
 }
 
 // TestBadFramesDroppedAndCounted: frames injected into a receiver - truncated, bad ICRC, wrong
-// UDP port, to a QP beyond the build and to one not loaded, and a SEND_MIDDLE outside a
-// message - are dropped and counted under their reasons in BAR0; good traffic still flows.
+// UDP port, to a QP beyond the build and to one not loaded, a SEND_MIDDLE outside a message,
+// to another MAC, the broadcast address or another IP, from another source than the
+// connection's peer - are dropped and counted under their reasons in BAR0; good traffic still
+// flows.
 func TestBadFramesDroppedAndCounted(t *testing.T) {
 	fab, hs := newPair(t, pairConfig{})
 	qps := connect(t, hs, 2, nic.QPConfig{}, [2]uint32{0, 0})
@@ -313,6 +337,11 @@ func TestBadFramesDroppedAndCounted(t *testing.T) {
 	badICRC[len(badICRC)-1] ^= 0x40
 	port := good(wire.OpRCSendOnly, qp, 0, 100).Marshal()
 	binary.BigEndian.PutUint16(port[wire.UDPOffset+2:], wire.RoCEv2Port+1)
+	addressed := func(edit func(*wire.Frame)) []byte {
+		f := good(wire.OpRCSendOnly, qp, 0, 10)
+		edit(f)
+		return f.Marshal()
+	}
 	cases := []struct {
 		frame  []byte
 		reason regs.RxDrop
@@ -326,6 +355,10 @@ func TestBadFramesDroppedAndCounted(t *testing.T) {
 		{good(wire.OpRCSendMiddle, qp, 0, 1024).Marshal(), regs.RxDropSequence},
 		{good(wire.OpRCSendOnly, qp, 7, 10).Marshal(), regs.RxDropPSN},
 		{good(wire.OpRCSendOnly, qp, 0, 10).Marshal(), regs.RxDropNoRecv},
+		{addressed(func(f *wire.Frame) { f.DstMAC[5] ^= 0x10 }), regs.RxDropDstMAC},
+		{addressed(func(f *wire.Frame) { f.DstMAC = wire.BroadcastMAC }), regs.RxDropDstMAC},
+		{addressed(func(f *wire.Frame) { f.DstIP[3] ^= 0x10 }), regs.RxDropDstIP},
+		{addressed(func(f *wire.Frame) { f.SrcIP[3] ^= 0x10 }), regs.RxDropPeerIP}, // not the connection's peer
 	}
 	for _, c := range cases {
 		require.NoError(t, hs[1].dev.Inject(c.frame, false))

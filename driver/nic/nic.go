@@ -38,6 +38,7 @@ type NIC struct {
 
 	mu  sync.Mutex
 	qps map[int]*QP // guarded by mu; open connections by number
+	res *Resolver   // guarded by mu; address resolution, once OpenResolver ran
 }
 
 // Open identifies the device, checks every register block the driver uses, and returns the
@@ -56,6 +57,7 @@ func Open(dev driver.Device) (*NIC, error) {
 	}{
 		{"port", regs.PortBase, regs.PortType, regs.PortVersionMajor},
 		{"qpc", regs.QpcBase, regs.QpcType, regs.QpcVersionMajor},
+		{"arp", regs.ARPBase, regs.ARPType, regs.ARPVersionMajor},
 		{"cm", regs.CMBase, regs.CMType, regs.CMVersionMajor},
 	}
 	next, err := dev.Read32(0, regs.NICBlkNext)
@@ -169,10 +171,7 @@ type Counters struct {
 // Counters reads the port's counters, the drop counter of every RxDrop reason included.
 func (n *NIC) Counters() (Counters, error) {
 	c := Counters{Drops: map[regs.RxDrop]uint32{}}
-	for _, r := range []struct {
-		off uint64
-		dst *uint32
-	}{
+	if err := n.readCounters("counters", []counter{
 		{regs.PortTxFrames, &c.TxFrames},
 		{regs.PortRxFrames, &c.RxFrames},
 		{regs.PortCQOverruns, &c.CQOverruns},
@@ -182,12 +181,8 @@ func (n *NIC) Counters() (Counters, error) {
 		{regs.PortSeqNAKs, &c.SeqNAKs},
 		{regs.PortRNRNAKs, &c.RNRNAKs},
 		{regs.PortACKsIgnored, &c.AcksIgnored},
-	} {
-		v, err := n.dev.Read32(0, r.off)
-		if err != nil {
-			return c, fmt.Errorf("read counters: %w", err)
-		}
-		*r.dst = v
+	}); err != nil {
+		return c, err
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock() // the select/read pair must not interleave with another reader's
@@ -206,6 +201,24 @@ func (n *NIC) Counters() (Counters, error) {
 		}
 	}
 	return c, nil
+}
+
+// counter is a read-only register and the field it is read into.
+type counter struct {
+	off uint64
+	dst *uint32
+}
+
+// readCounters reads each register into its field; what names them in an error.
+func (n *NIC) readCounters(what string, cs []counter) error {
+	for _, c := range cs {
+		v, err := n.dev.Read32(0, c.off)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", what, err)
+		}
+		*c.dst = v
+	}
+	return nil
 }
 
 func macHi(m net.HardwareAddr) uint32 { return uint32(m[0])<<8 | uint32(m[1]) }

@@ -9,7 +9,7 @@ import (
 )
 
 // ContractID is the CRC-32 of hw/regs/san_nic.yaml; the NIC reports its own copy in NICContractID.
-const ContractID = 0xA75DFEA1
+const ContractID = 0x7EEFF752
 
 // Block nic: Identity, build parameters, control and status of the whole NIC. Always the first block.
 const (
@@ -78,11 +78,11 @@ const (
 	NICIRQTestVectorMask  = 0xFFFF
 )
 
-// Block port: The Ethernet/IPv4 port: the NIC's addresses, the path MTU and the traffic counters. Counters wrap modulo 2^32.
+// Block port: The Ethernet/IPv4 port: the NIC's addresses, the path MTU and the traffic counters. The receiver takes only frames to MAC (and ARP frames to the broadcast address) and IPv4 datagrams to IP_ADDR; it drops the others and counts them (RxDrop DST_MAC, DST_IP). Counters wrap modulo 2^32.
 const (
 	PortType         = 0x53414E50 // BLK_TYPE value
 	PortVersionMajor = 0
-	PortVersionMinor = 2
+	PortVersionMinor = 3
 	PortVersionPatch = 0
 	PortBase         = 0x0100 // BAR0 offset of the block header
 )
@@ -105,7 +105,7 @@ const (
 	PortPMTU = 0x011C
 	// PortTxFrames (ro): Frames sent to the MAC.
 	PortTxFrames = 0x0120
-	// PortRxFrames (ro): Frames that passed the receive checks (before the connection checks).
+	// PortRxFrames (ro): RoCEv2 frames that passed the receive checks (before the connection checks); ARP frames are counted in the arp block.
 	PortRxFrames = 0x0124
 	// PortRxDropSel (rw): Selects the drop counter RX_DROP_COUNT shows.
 	PortRxDropSel = 0x0128
@@ -139,7 +139,7 @@ const (
 const (
 	QpcType         = 0x53414E51 // BLK_TYPE value
 	QpcVersionMajor = 0
-	QpcVersionMinor = 2
+	QpcVersionMinor = 3
 	QpcVersionPatch = 0
 	QpcBase         = 0x0200 // BAR0 offset of the block header
 )
@@ -242,6 +242,63 @@ const (
 	QpcQstateErrorMask  = 0x1
 )
 
+// Block arp: ARP (RFC 826, Ethernet and IPv4) for the port's address, in hardware. The NIC answers every ARP request for IP_ADDR (to the broadcast address or to MAC) with a reply sent to the asker's MAC; it sends a request (to the broadcast address) for an address the host writes to REQUEST; and it queues each reply it receives for IP_ADDR in a FIFO of 16 entries that the host reads through REPLY_STATUS, REPLY_IP, REPLY_MAC_HI/LO and REPLY_POP, with an MSI-X vector armed by REPLY_POP.ARM. ARP frames that are malformed (hardware or protocol type or length, opcode, a group sender MAC, too short) or for another address are dropped by the receiver and counted under their RxDrop reasons. ARP works whatever CONTROL.ENABLE says, from the addresses in the port block. Counters wrap modulo 2^32.
+const (
+	ARPType         = 0x53414E41 // BLK_TYPE value
+	ARPVersionMajor = 0
+	ARPVersionMinor = 1
+	ARPVersionPatch = 0
+	ARPBase         = 0x0300 // BAR0 offset of the block header
+)
+
+// BAR0 offsets of block arp's registers.
+const (
+	// ARPBlkType (ro): Block type, "SANA".
+	ARPBlkType = 0x0300
+	// ARPBlkVersion (ro): Block version.
+	ARPBlkVersion = 0x0304
+	// ARPBlkNext (ro): Offset of the next block.
+	ARPBlkNext = 0x0308
+	// ARPRequest (wo): A write sends one ARP request for the IPv4 address written (first byte in bits 31:24): who-has, to the broadcast address, from MAC and IP_ADDR. The write is held, as a doorbell is, until the NIC has taken the request before it.
+	ARPRequest = 0x0310
+	// ARPReplyStatus (ro): The reply FIFO.
+	ARPReplyStatus = 0x0314
+	// ARPReplyIP (ro): Sender IPv4 address of the head reply (first byte in bits 31:24); 0 when the FIFO is empty.
+	ARPReplyIP = 0x0318
+	// ARPReplyMACHi (ro): Sender MAC of the head reply, bytes 0 and 1, as MAC_HI.
+	ARPReplyMACHi = 0x031C
+	// ARPReplyMACLo (ro): Sender MAC of the head reply, bytes 2 to 5, as MAC_LO.
+	ARPReplyMACLo = 0x0320
+	// ARPReplyPop (wo): Takes the head reply and arms the interrupt.
+	ARPReplyPop = 0x0324
+	// ARPVector (rw): MSI-X vector of the reply FIFO; a write at or above BUILD_N_MSIX is ignored and counted in BAD_ACCESS.
+	ARPVector = 0x0328
+	// ARPAnswered (ro): ARP requests for IP_ADDR received and answered.
+	ARPAnswered = 0x0330
+	// ARPRequestsSent (ro): ARP requests sent for REQUEST writes.
+	ARPRequestsSent = 0x0334
+	// ARPRepliesReceived (ro): ARP replies for IP_ADDR received and queued in the FIFO.
+	ARPRepliesReceived = 0x0338
+	// ARPRepliesLost (ro): ARP replies for IP_ADDR dropped because the FIFO was full.
+	ARPRepliesLost = 0x033C
+)
+
+// Fields of block arp's registers: value = (reg >> Shift) & Mask.
+const (
+	// ARPReplyStatusValid: A reply is at the head: REPLY_IP and REPLY_MAC_HI/LO show it.
+	ARPReplyStatusValidShift = 0
+	ARPReplyStatusValidMask  = 0x1
+	// ARPReplyStatusCount: Replies waiting, the head included.
+	ARPReplyStatusCountShift = 8
+	ARPReplyStatusCountMask  = 0xFF
+	// ARPReplyPopPop: Remove the head reply (ignored when the FIFO is empty).
+	ARPReplyPopPopShift = 0
+	ARPReplyPopPopMask  = 0x1
+	// ARPReplyPopArm: Arm VECTOR: it fires once, as soon as the FIFO holds a reply (at once if it already does, after the POP of the same write), and disarms.
+	ARPReplyPopArmShift = 31
+	ARPReplyPopArmMask  = 0x1
+)
+
 // Block cm: The connection manager: IB CM over QP1 in hardware. The host posts commands (CMCommand) in the command ring and rings CMDQ_PI; the NIC completes each command by writing its RESULT and reports connection events (EQE) in the event ring. The block has a 4 KiB page of its own, so it can be mapped alone. Counters wrap modulo 2^32.
 const (
 	CMType         = 0x53414E4D // BLK_TYPE value
@@ -323,7 +380,7 @@ var Registers = []Register{
 	{Block: "nic", Name: "BLK_TYPE", Offset: 0x0000, Access: ReadOnly, Reset: 0x53414E43, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BLK_VERSION", Offset: 0x0004, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BLK_NEXT", Offset: 0x0008, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
-	{Block: "nic", Name: "CONTRACT_ID", Offset: 0x000C, Access: ReadOnly, Reset: 0xA75DFEA1, ResetKnown: true, ResetParam: ""},
+	{Block: "nic", Name: "CONTRACT_ID", Offset: 0x000C, Access: ReadOnly, Reset: 0x7EEFF752, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BUILD_DATA_WIDTH", Offset: 0x0010, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "DATA_WIDTH"},
 	{Block: "nic", Name: "BUILD_N_QP", Offset: 0x0014, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "N_QP"},
 	{Block: "nic", Name: "BUILD_CLK_KHZ", Offset: 0x0018, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "CLK_KHZ"},
@@ -337,7 +394,7 @@ var Registers = []Register{
 	{Block: "nic", Name: "CYCLE_HI", Offset: 0x0044, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BAD_ACCESS", Offset: 0x0048, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "port", Name: "BLK_TYPE", Offset: 0x0100, Access: ReadOnly, Reset: 0x53414E50, ResetKnown: true, ResetParam: ""},
-	{Block: "port", Name: "BLK_VERSION", Offset: 0x0104, Access: ReadOnly, Reset: 0x200, ResetKnown: true, ResetParam: ""},
+	{Block: "port", Name: "BLK_VERSION", Offset: 0x0104, Access: ReadOnly, Reset: 0x300, ResetKnown: true, ResetParam: ""},
 	{Block: "port", Name: "BLK_NEXT", Offset: 0x0108, Access: ReadOnly, Reset: 0x200, ResetKnown: true, ResetParam: ""},
 	{Block: "port", Name: "MAC_HI", Offset: 0x0110, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "port", Name: "MAC_LO", Offset: 0x0114, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
@@ -354,8 +411,8 @@ var Registers = []Register{
 	{Block: "port", Name: "RNR_NAKS", Offset: 0x0140, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "port", Name: "ACKS_IGNORED", Offset: 0x0144, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "qpc", Name: "BLK_TYPE", Offset: 0x0200, Access: ReadOnly, Reset: 0x53414E51, ResetKnown: true, ResetParam: ""},
-	{Block: "qpc", Name: "BLK_VERSION", Offset: 0x0204, Access: ReadOnly, Reset: 0x200, ResetKnown: true, ResetParam: ""},
-	{Block: "qpc", Name: "BLK_NEXT", Offset: 0x0208, Access: ReadOnly, Reset: 0x1000, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "BLK_VERSION", Offset: 0x0204, Access: ReadOnly, Reset: 0x300, ResetKnown: true, ResetParam: ""},
+	{Block: "qpc", Name: "BLK_NEXT", Offset: 0x0208, Access: ReadOnly, Reset: 0x300, ResetKnown: true, ResetParam: ""},
 	{Block: "qpc", Name: "QPN", Offset: 0x0210, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "qpc", Name: "STATE", Offset: 0x0214, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "qpc", Name: "DEST_QPN", Offset: 0x0218, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
@@ -377,6 +434,20 @@ var Registers = []Register{
 	{Block: "qpc", Name: "STATUS", Offset: 0x0258, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "qpc", Name: "TRANSPORT", Offset: 0x025C, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "qpc", Name: "QSTATE", Offset: 0x0260, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "arp", Name: "BLK_TYPE", Offset: 0x0300, Access: ReadOnly, Reset: 0x53414E41, ResetKnown: true, ResetParam: ""},
+	{Block: "arp", Name: "BLK_VERSION", Offset: 0x0304, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
+	{Block: "arp", Name: "BLK_NEXT", Offset: 0x0308, Access: ReadOnly, Reset: 0x1000, ResetKnown: true, ResetParam: ""},
+	{Block: "arp", Name: "REQUEST", Offset: 0x0310, Access: WriteOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "arp", Name: "REPLY_STATUS", Offset: 0x0314, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "arp", Name: "REPLY_IP", Offset: 0x0318, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "arp", Name: "REPLY_MAC_HI", Offset: 0x031C, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "arp", Name: "REPLY_MAC_LO", Offset: 0x0320, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "arp", Name: "REPLY_POP", Offset: 0x0324, Access: WriteOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "arp", Name: "VECTOR", Offset: 0x0328, Access: ReadWrite, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "arp", Name: "ANSWERED", Offset: 0x0330, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "arp", Name: "REQUESTS_SENT", Offset: 0x0334, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "arp", Name: "REPLIES_RECEIVED", Offset: 0x0338, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
+	{Block: "arp", Name: "REPLIES_LOST", Offset: 0x033C, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
 	{Block: "cm", Name: "BLK_TYPE", Offset: 0x1000, Access: ReadOnly, Reset: 0x53414E4D, ResetKnown: true, ResetParam: ""},
 	{Block: "cm", Name: "BLK_VERSION", Offset: 0x1004, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
 	{Block: "cm", Name: "BLK_NEXT", Offset: 0x1008, Access: ReadOnly, Reset: 0x0, ResetKnown: true, ResetParam: ""},
@@ -513,7 +584,7 @@ func (v CQEStatus) String() string {
 // CQEStatusValues lists the codes of CQEStatus in the contract's order.
 var CQEStatusValues = []CQEStatus{CQEStatusOk, CQEStatusLocalLength, CQEStatusBadWQE, CQEStatusRetryExceeded, CQEStatusRNRRetryExceeded, CQEStatusRemoteInvalidRequest, CQEStatusFlushed, CQEStatusDMAError, CQEStatusRemoteAccessError, CQEStatusRemoteOpError}
 
-// RxDrop: Why the receiver dropped a frame. 1 to 12 follow the order in which the checks are defined (the first failing one is reported), as hw/wire's DropReason does.
+// RxDrop: Why the receiver dropped a frame; the first check that fails is reported. The parser checks MAC_ERROR, OVERSIZE, then what hw/wire's receiver reference (ParseOptions.Receive) checks in its order: TRUNCATED (no Ethernet header), DST_MAC, for ARP frames ARP_MALFORMED and ARP_TARGET, for the others TRUNCATED, ETHER_TYPE, IP_VERSION, TRUNCATED, IP_LENGTH, DST_IP, IP_PROTOCOL to LENGTH as numbered, then QP_RANGE and NO_ROOM; the rq engine then checks QP_STATE, PEER_IP, DUPLICATE, PSN, SEQUENCE and NO_RECV.
 type RxDrop uint8
 
 // Values of RxDrop.
@@ -560,6 +631,16 @@ const (
 	RxDropNoRecv RxDrop = 20
 	// RxDropDuplicate: PSN already received (behind the expected one); answered with an ACK of the last PSN received.
 	RxDropDuplicate RxDrop = 21
+	// RxDropDstMAC: Ethernet destination neither the port's MAC nor, for an ARP frame, the broadcast address.
+	RxDropDstMAC RxDrop = 22
+	// RxDropDstIP: IPv4 destination not the port's IP_ADDR.
+	RxDropDstIP RxDrop = 23
+	// RxDropARPMalformed: An ARP frame the NIC cannot use: shorter than 42 bytes, hardware type not 1 (Ethernet), protocol type not 0x0800, address lengths not 6 and 4, opcode neither request (1) nor reply (2), or a group (multicast) sender MAC.
+	RxDropARPMalformed RxDrop = 24
+	// RxDropARPTarget: An ARP request or reply whose target IPv4 address is not the port's IP_ADDR.
+	RxDropARPTarget RxDrop = 25
+	// RxDropPeerIP: An RC packet (data or ACK) whose IPv4 source is not the connection's peer address.
+	RxDropPeerIP RxDrop = 26
 )
 
 // String returns the contract's name of the code.
@@ -607,12 +688,22 @@ func (v RxDrop) String() string {
 		return "NO_RECV"
 	case RxDropDuplicate:
 		return "DUPLICATE"
+	case RxDropDstMAC:
+		return "DST_MAC"
+	case RxDropDstIP:
+		return "DST_IP"
+	case RxDropARPMalformed:
+		return "ARP_MALFORMED"
+	case RxDropARPTarget:
+		return "ARP_TARGET"
+	case RxDropPeerIP:
+		return "PEER_IP"
 	}
 	return fmt.Sprintf("RxDrop(%d)", uint64(v))
 }
 
 // RxDropValues lists the codes of RxDrop in the contract's order.
-var RxDropValues = []RxDrop{RxDropTruncated, RxDropEtherType, RxDropIPVersion, RxDropIPLength, RxDropIPProtocol, RxDropUDPPort, RxDropUDPLength, RxDropTver, RxDropPkey, RxDropOpcode, RxDropICRC, RxDropLength, RxDropMACError, RxDropQPRange, RxDropNoRoom, RxDropOversize, RxDropQPState, RxDropSequence, RxDropPSN, RxDropNoRecv, RxDropDuplicate}
+var RxDropValues = []RxDrop{RxDropTruncated, RxDropEtherType, RxDropIPVersion, RxDropIPLength, RxDropIPProtocol, RxDropUDPPort, RxDropUDPLength, RxDropTver, RxDropPkey, RxDropOpcode, RxDropICRC, RxDropLength, RxDropMACError, RxDropQPRange, RxDropNoRoom, RxDropOversize, RxDropQPState, RxDropSequence, RxDropPSN, RxDropNoRecv, RxDropDuplicate, RxDropDstMAC, RxDropDstIP, RxDropARPMalformed, RxDropARPTarget, RxDropPeerIP}
 
 // CMOp: Connection-manager command opcodes.
 type CMOp uint8

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // san_csr: AXI4-Lite slave for BAR0: the register blocks nic (identity, build parameters, scratch,
 // control/status, interrupt self-test, cycle and bad-access counters), port (addresses, path MTU,
-// traffic and drop counters), qpc (test-only connection loading) and cm (the connection manager's
-// rings, timing, counters and doorbells), and the doorbell pages.
+// traffic and drop counters), qpc (test-only connection loading), arp (requests, the reply FIFO's
+// head, its interrupt vector and counters) and cm (the connection manager's rings, timing,
+// counters and doorbells), and the doorbell pages.
 
 `resetall
 `timescale 1ns / 1ps
@@ -92,6 +93,19 @@ module san_csr #(
     output wire                       m_cm_db_eq_arm,
     output wire                       m_cm_db_eq_valid,
 
+    // ARP: the host's requests (held until taken), the reply FIFO's head and fill, its pop and
+    // arm (pulses) and vector
+    output wire [31:0]                m_arp_req_ip,
+    output wire                       m_arp_req_valid,
+    input  wire                       m_arp_req_ready,
+    input  wire [31:0]                s_arp_rep_ip,
+    input  wire [47:0]                s_arp_rep_mac,
+    input  wire                       s_arp_rep_valid,
+    input  wire [7:0]                 s_arp_rep_count,
+    output wire                       m_arp_rep_pop,
+    output wire                       m_arp_rep_arm,
+    output wire [15:0]                cfg_arp_vector,
+
     // Transport state query (QPC CMD.QUERY) to the completer, and its answer
     output wire [$clog2(N_QP)-1:0]    m_query_qpn,
     output wire                       m_query_valid,
@@ -134,6 +148,10 @@ module san_csr #(
     input  wire                       stat_cm_resend,
     input  wire                       stat_cm_timeout,
     input  wire                       stat_cm_refused,
+    input  wire                       stat_arp_answered,
+    input  wire                       stat_arp_req_sent,
+    input  wire                       stat_arp_rep_received,
+    input  wire                       stat_arp_rep_lost,
 
     // Interrupt requests of the engines, passed on to m_msix behind the self-test's
     input  wire [15:0]                s_msix_vector,
@@ -254,6 +272,15 @@ reg  [15:0] cm_db_data_reg = 16'd0, cm_db_data_next;
 reg         cm_db_arm_reg = 1'b0, cm_db_arm_next;
 reg         cm_db_cmd_reg = 1'b0, cm_db_cmd_next;
 reg         cm_db_eq_reg = 1'b0, cm_db_eq_next;
+// ARP block
+reg  [31:0] arp_req_ip_reg = 32'd0, arp_req_ip_next;
+reg         arp_req_valid_reg = 1'b0, arp_req_valid_next;
+reg         arp_pop_reg = 1'b0, arp_pop_next;
+reg         arp_arm_reg = 1'b0, arp_arm_next;
+reg  [15:0] arp_vector_reg = 16'd0, arp_vector_next;
+reg  [31:0] arp_answered_reg = 32'd0, arp_req_sent_reg = 32'd0;
+reg  [31:0] arp_rep_received_reg = 32'd0, arp_rep_lost_reg = 32'd0;
+
 wire cm_rings_ok = cm_cmdq_log_reg >= 5'd1 && cm_cmdq_log_reg <= 5'd15
     && cm_eq_log_reg >= 5'd1 && cm_eq_log_reg <= 5'd15 && cm_eq_vector_reg < N_MSIX[15:0];
 
@@ -317,6 +344,11 @@ assign m_cm_db_cmd_valid = cm_db_cmd_reg;
 assign m_cm_db_eq_ci = cm_db_data_reg;
 assign m_cm_db_eq_arm = cm_db_arm_reg;
 assign m_cm_db_eq_valid = cm_db_eq_reg;
+assign m_arp_req_ip = arp_req_ip_reg;
+assign m_arp_req_valid = arp_req_valid_reg;
+assign m_arp_rep_pop = arp_pop_reg;
+assign m_arp_rep_arm = arp_arm_reg;
+assign cfg_arp_vector = arp_vector_reg;
 assign m_query_qpn = qpc_qpn_reg[QPN_W-1:0];
 assign m_query_valid = qpc_q_pend_reg;
 
@@ -331,7 +363,8 @@ assign m_db_cq_ci = db_data_reg[15:0];
 assign m_db_cq_arm = db_data_reg[31];
 assign m_db_cq_valid = db_cq_valid_reg;
 
-wire db_pending = db_sq_valid_reg || db_rq_valid_reg || db_cq_valid_reg;
+// An ARP request waits for the ARP block as a doorbell waits for its engine.
+wire db_pending = db_sq_valid_reg || db_rq_valid_reg || db_cq_valid_reg || arp_req_valid_reg;
 
 // Byte addresses widened to the contract's 32-bit constants.
 wire [31:0] wr_addr = {{(32-AXIL_ADDR_WIDTH){1'b0}}, s_axil_awaddr};
@@ -437,6 +470,11 @@ always @* begin
     cm_db_arm_next = cm_db_arm_reg;
     cm_db_cmd_next = 1'b0;
     cm_db_eq_next = 1'b0;
+    arp_req_ip_next = arp_req_ip_reg;
+    arp_req_valid_next = arp_req_valid_reg && !m_arp_req_ready;
+    arp_pop_next = 1'b0;
+    arp_arm_next = 1'b0;
+    arp_vector_next = arp_vector_reg;
 
     if (wr_do) begin
         bvalid_next = 1'b1;
@@ -581,6 +619,21 @@ always @* begin
                     cm_db_arm_next = s_axil_wdata[31];
                     cm_db_eq_next = 1'b1;
                 end
+                SAN_ARP_REQUEST_ADDR: begin
+                    arp_req_ip_next = s_axil_wdata;
+                    arp_req_valid_next = 1'b1;
+                end
+                SAN_ARP_REPLY_POP_ADDR: begin
+                    arp_pop_next = s_axil_wstrb[0] && s_axil_wdata[SAN_ARP_REPLY_POP_POP_LSB];
+                    arp_arm_next = s_axil_wstrb[3] && s_axil_wdata[SAN_ARP_REPLY_POP_ARM_LSB];
+                end
+                SAN_ARP_VECTOR_ADDR: begin
+                    if (merge16(arp_vector_reg) < N_MSIX[15:0]) begin
+                        arp_vector_next = merge16(arp_vector_reg);
+                    end else begin
+                        bad_wr = 1'b1;
+                    end
+                end
                 // Read-only registers accept the write and keep their value: the write is
                 // posted on PCIe, so an error response could never reach the host.
                 SAN_NIC_BLK_TYPE_ADDR, SAN_NIC_BLK_VERSION_ADDR, SAN_NIC_BLK_NEXT_ADDR,
@@ -596,6 +649,10 @@ always @* begin
                 SAN_PORT_ACKS_IGNORED_ADDR,
                 SAN_QPC_BLK_TYPE_ADDR, SAN_QPC_BLK_VERSION_ADDR, SAN_QPC_BLK_NEXT_ADDR,
                 SAN_QPC_STATUS_ADDR, SAN_QPC_QSTATE_ADDR,
+                SAN_ARP_BLK_TYPE_ADDR, SAN_ARP_BLK_VERSION_ADDR, SAN_ARP_BLK_NEXT_ADDR,
+                SAN_ARP_REPLY_STATUS_ADDR, SAN_ARP_REPLY_IP_ADDR, SAN_ARP_REPLY_MAC_HI_ADDR,
+                SAN_ARP_REPLY_MAC_LO_ADDR, SAN_ARP_ANSWERED_ADDR, SAN_ARP_REQUESTS_SENT_ADDR,
+                SAN_ARP_REPLIES_RECEIVED_ADDR, SAN_ARP_REPLIES_LOST_ADDR,
                 SAN_CM_BLK_TYPE_ADDR, SAN_CM_BLK_VERSION_ADDR, SAN_CM_BLK_NEXT_ADDR,
                 SAN_CM_MADS_TX_ADDR, SAN_CM_MADS_RX_ADDR, SAN_CM_MADS_DROPPED_ADDR,
                 SAN_CM_RESENDS_ADDR, SAN_CM_CM_TIMEOUTS_ADDR, SAN_CM_REFUSED_ADDR: begin
@@ -710,6 +767,22 @@ always @* begin
                     rdata_next[SAN_QPC_QSTATE_RTS_LSB] = qpc_qstate_reg[0];
                     rdata_next[SAN_QPC_QSTATE_ERROR_LSB] = qpc_qstate_reg[1];
                 end
+                SAN_ARP_BLK_TYPE_ADDR: rdata_next = SAN_ARP_TYPE;
+                SAN_ARP_BLK_VERSION_ADDR: rdata_next = SAN_ARP_VERSION;
+                SAN_ARP_BLK_NEXT_ADDR: rdata_next = SAN_ARP_BLK_NEXT_RESET;
+                SAN_ARP_REPLY_STATUS_ADDR: begin
+                    rdata_next[SAN_ARP_REPLY_STATUS_VALID_LSB] = s_arp_rep_valid;
+                    rdata_next[SAN_ARP_REPLY_STATUS_COUNT_LSB +: 8] = s_arp_rep_count;
+                end
+                SAN_ARP_REPLY_IP_ADDR: rdata_next = s_arp_rep_valid ? s_arp_rep_ip : 32'd0;
+                SAN_ARP_REPLY_MAC_HI_ADDR: rdata_next = s_arp_rep_valid ? {16'd0, s_arp_rep_mac[47:32]} : 32'd0;
+                SAN_ARP_REPLY_MAC_LO_ADDR: rdata_next = s_arp_rep_valid ? s_arp_rep_mac[31:0] : 32'd0;
+                SAN_ARP_VECTOR_ADDR: rdata_next = {16'd0, arp_vector_reg};
+                SAN_ARP_ANSWERED_ADDR: rdata_next = arp_answered_reg;
+                SAN_ARP_REQUESTS_SENT_ADDR: rdata_next = arp_req_sent_reg;
+                SAN_ARP_REPLIES_RECEIVED_ADDR: rdata_next = arp_rep_received_reg;
+                SAN_ARP_REPLIES_LOST_ADDR: rdata_next = arp_rep_lost_reg;
+                SAN_ARP_REQUEST_ADDR, SAN_ARP_REPLY_POP_ADDR: rdata_next = 32'd0;
                 SAN_CM_BLK_TYPE_ADDR: rdata_next = SAN_CM_TYPE;
                 SAN_CM_BLK_VERSION_ADDR: rdata_next = SAN_CM_VERSION;
                 SAN_CM_BLK_NEXT_ADDR: rdata_next = SAN_CM_BLK_NEXT_RESET;
@@ -770,6 +843,15 @@ always @* begin
 end
 
 always @(posedge clk) begin
+    arp_answered_reg <= arp_answered_reg + {31'd0, stat_arp_answered};
+    arp_req_sent_reg <= arp_req_sent_reg + {31'd0, stat_arp_req_sent};
+    arp_rep_received_reg <= arp_rep_received_reg + {31'd0, stat_arp_rep_received};
+    arp_rep_lost_reg <= arp_rep_lost_reg + {31'd0, stat_arp_rep_lost};
+    arp_req_ip_reg <= arp_req_ip_next;
+    arp_req_valid_reg <= arp_req_valid_next;
+    arp_pop_reg <= arp_pop_next;
+    arp_arm_reg <= arp_arm_next;
+    arp_vector_reg <= arp_vector_next;
     cm_mads_tx_reg <= cm_mads_tx_reg + {31'd0, stat_cm_mad_tx};
     cm_mads_rx_reg <= cm_mads_rx_reg + {31'd0, stat_cm_mad_rx};
     cm_mads_drop_reg <= cm_mads_drop_reg + {31'd0, stat_cm_mad_drop};
@@ -918,6 +1000,14 @@ always @(posedge clk) begin
         cm_tw_reg <= SAN_CM_TIMING_RESET[28:24];
         cm_db_cmd_reg <= 1'b0;
         cm_db_eq_reg <= 1'b0;
+        arp_answered_reg <= 32'd0;
+        arp_req_sent_reg <= 32'd0;
+        arp_rep_received_reg <= 32'd0;
+        arp_rep_lost_reg <= 32'd0;
+        arp_req_valid_reg <= 1'b0;
+        arp_pop_reg <= 1'b0;
+        arp_arm_reg <= 1'b0;
+        arp_vector_reg <= 16'd0;
     end
 end
 

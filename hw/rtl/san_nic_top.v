@@ -237,12 +237,24 @@ wire        stat_cm_mad_tx, stat_cm_mad_rx, stat_cm_mad_drop, stat_cm_resend, st
 wire        stat_cm_refused;
 wire [15:0] cm_msix_vector;
 wire        cm_msix_valid, cm_msix_ready;
-// The engines' interrupt requests: the event ring's first, then the CQs'.
-wire [15:0] eng_msix_vector = cm_msix_valid ? cm_msix_vector : cq_msix_vector;
-wire        eng_msix_valid = cm_msix_valid || cq_msix_valid;
+// ARP: the host's requests, the reply FIFO, counters, interrupt.
+wire [31:0] arp_req_ip, arp_rep_ip;
+wire [47:0] arp_rep_mac;
+wire [7:0]  arp_rep_count;
+wire        arp_req_valid, arp_req_ready, arp_rep_valid, arp_rep_pop, arp_rep_arm;
+wire [15:0] cfg_arp_vector;
+wire        stat_arp_answered, stat_arp_req_sent, stat_arp_rep_received, stat_arp_rep_lost;
+wire [15:0] arp_msix_vector;
+wire        arp_msix_valid, arp_msix_ready;
+// The engines' interrupt requests: the event ring's first, then the ARP reply FIFO's (one per
+// arm, so it cannot hold the CQs back), then the CQs'.
+wire [15:0] eng_msix_vector = cm_msix_valid ? cm_msix_vector
+    : arp_msix_valid ? arp_msix_vector : cq_msix_vector;
+wire        eng_msix_valid = cm_msix_valid || arp_msix_valid || cq_msix_valid;
 wire        eng_msix_ready;
 assign cm_msix_ready = eng_msix_ready && cm_msix_valid;
-assign cq_msix_ready = eng_msix_ready && !cm_msix_valid;
+assign arp_msix_ready = eng_msix_ready && !cm_msix_valid && arp_msix_valid;
+assign cq_msix_ready = eng_msix_ready && !cm_msix_valid && !arp_msix_valid;
 
 san_csr #(
     .DATA_WIDTH(DATA_WIDTH),
@@ -313,6 +325,16 @@ san_csr #(
     .m_cm_db_eq_ci(cm_db_eq_ci),
     .m_cm_db_eq_arm(cm_db_eq_arm),
     .m_cm_db_eq_valid(cm_db_eq_valid),
+    .m_arp_req_ip(arp_req_ip),
+    .m_arp_req_valid(arp_req_valid),
+    .m_arp_req_ready(arp_req_ready),
+    .s_arp_rep_ip(arp_rep_ip),
+    .s_arp_rep_mac(arp_rep_mac),
+    .s_arp_rep_valid(arp_rep_valid),
+    .s_arp_rep_count(arp_rep_count),
+    .m_arp_rep_pop(arp_rep_pop),
+    .m_arp_rep_arm(arp_rep_arm),
+    .cfg_arp_vector(cfg_arp_vector),
     .m_query_qpn(query_qpn),
     .m_query_valid(query_valid),
     .m_query_ready(query_ready),
@@ -350,6 +372,10 @@ san_csr #(
     .stat_cm_resend(stat_cm_resend),
     .stat_cm_timeout(stat_cm_timeout),
     .stat_cm_refused(stat_cm_refused),
+    .stat_arp_answered(stat_arp_answered),
+    .stat_arp_req_sent(stat_arp_req_sent),
+    .stat_arp_rep_received(stat_arp_rep_received),
+    .stat_arp_rep_lost(stat_arp_rep_lost),
     .s_msix_vector(eng_msix_vector),
     .s_msix_valid(eng_msix_valid),
     .s_msix_ready(eng_msix_ready),
@@ -392,6 +418,12 @@ wire [31:0] sq_tx_ext0, ack_tx_ext0;
 wire [23:0] sq_tx_ext1, ack_tx_ext1;
 wire [12:0] sq_tx_pay_len, ack_tx_pay_len;
 wire        sq_tx_valid, sq_tx_ready, ack_tx_valid, ack_tx_ready;
+
+// The frame builder's output, and the ARP block's frames, before the link mux.
+wire [DATA_WIDTH-1:0]   bld_tdata, arp_tx_tdata;
+wire [DATA_WIDTH/8-1:0] bld_tkeep, arp_tx_tkeep;
+wire bld_tvalid, bld_tready, bld_tlast, bld_tuser;
+wire arp_tx_tvalid, arp_tx_tready, arp_tx_tlast;
 
 wire [DATA_WIDTH-1:0]   sq_pay_tdata;
 wire [DATA_WIDTH/8-1:0] sq_pay_tkeep;
@@ -478,6 +510,10 @@ wire [DATA_WIDTH/8-1:0] rx_pay_tkeep;
 wire rx_pay_tvalid, rx_pay_tready, rx_pay_tlast;
 wire [47:0] rx_hdr_src_mac;
 wire [31:0] rx_hdr_src_ip, rx_hdr_deth_qkey;
+// Good ARP frames, from the parser to the ARP block.
+wire        rx_arp_reply, rx_arp_valid, rx_arp_ready;
+wire [47:0] rx_arp_sha;
+wire [31:0] rx_arp_spa;
 
 // Receive demux: UD SEND_ONLY to QP1 (CM MADs) to the connection manager, the rest to the rq
 // engine. Payloads follow their headers in order: a small FIFO remembers whose each one is.
@@ -678,12 +714,95 @@ san_tx_builder #(
     .s_axis_pay_tvalid(txp_tvalid),
     .s_axis_pay_tready(txp_tready),
     .s_axis_pay_tlast(txp_tlast),
-    .m_axis_tx_tdata(m_axis_tx_tdata),
-    .m_axis_tx_tkeep(m_axis_tx_tkeep),
-    .m_axis_tx_tvalid(m_axis_tx_tvalid),
-    .m_axis_tx_tready(m_axis_tx_tready),
-    .m_axis_tx_tlast(m_axis_tx_tlast),
-    .m_axis_tx_tuser(m_axis_tx_tuser)
+    .m_axis_tx_tdata(bld_tdata),
+    .m_axis_tx_tkeep(bld_tkeep),
+    .m_axis_tx_tvalid(bld_tvalid),
+    .m_axis_tx_tready(bld_tready),
+    .m_axis_tx_tlast(bld_tlast),
+    .m_axis_tx_tuser(bld_tuser)
+);
+
+// --- the link: the frame builder's frames and the ARP block's, a whole frame at a time ----------
+// The choice is a register, so the link's data path gains only a 2:1 mux. The ARP block takes
+// the link at a frame boundary when it has a frame and its turn: after each of the builder's
+// frames, or while the builder shows nothing; its turn ends with its frame. So neither starves:
+// under load they alternate frame by frame, and an ARP frame waits at most one builder frame.
+// A beat the builder shows and the MAC has not taken is never withdrawn.
+reg  arp_sel_reg = 1'b0, arp_sel_next;   // the link carries the ARP block's frame
+reg  bld_mid_reg = 1'b0, bld_mid_next;   // a builder frame has begun on the link
+reg  arp_turn_reg = 1'b1, arp_turn_next; // the ARP block may go before the builder's next frame
+wire bld_fire = bld_tvalid && bld_tready;
+wire arp_fire = arp_tx_tvalid && arp_tx_tready;
+assign bld_tready = m_axis_tx_tready && !arp_sel_reg;
+assign arp_tx_tready = m_axis_tx_tready && arp_sel_reg;
+assign m_axis_tx_tdata = arp_sel_reg ? arp_tx_tdata : bld_tdata;
+assign m_axis_tx_tkeep = arp_sel_reg ? arp_tx_tkeep : bld_tkeep;
+assign m_axis_tx_tvalid = arp_sel_reg ? arp_tx_tvalid : bld_tvalid;
+assign m_axis_tx_tlast = arp_sel_reg ? arp_tx_tlast : bld_tlast;
+assign m_axis_tx_tuser = !arp_sel_reg && bld_tuser;
+
+always @* begin
+    arp_sel_next = arp_sel_reg;
+    bld_mid_next = bld_fire ? !bld_tlast : bld_mid_reg;
+    arp_turn_next = arp_turn_reg;
+    if (arp_sel_reg) begin
+        if (arp_fire && arp_tx_tlast) begin
+            arp_sel_next = 1'b0;
+            arp_turn_next = 1'b0;
+        end
+    end else begin
+        if ((bld_fire && bld_tlast) || (!bld_tvalid && !bld_mid_reg)) begin
+            arp_turn_next = 1'b1;
+            arp_sel_next = arp_tx_tvalid && arp_turn_reg;
+        end
+    end
+end
+
+always @(posedge clk) begin
+    arp_sel_reg <= arp_sel_next;
+    bld_mid_reg <= bld_mid_next;
+    arp_turn_reg <= arp_turn_next;
+    if (rst) begin
+        arp_sel_reg <= 1'b0;
+        bld_mid_reg <= 1'b0;
+        arp_turn_reg <= 1'b1;
+    end
+end
+
+san_arp #(
+    .DATA_WIDTH(DATA_WIDTH)
+) arp_inst (
+    .clk(clk),
+    .rst(rst),
+    .cfg_mac(cfg_mac),
+    .cfg_ip(cfg_ip),
+    .s_arp_reply(rx_arp_reply),
+    .s_arp_sha(rx_arp_sha),
+    .s_arp_spa(rx_arp_spa),
+    .s_arp_valid(rx_arp_valid),
+    .s_arp_ready(rx_arp_ready),
+    .s_req_ip(arp_req_ip),
+    .s_req_valid(arp_req_valid),
+    .s_req_ready(arp_req_ready),
+    .m_rep_ip(arp_rep_ip),
+    .m_rep_mac(arp_rep_mac),
+    .m_rep_valid(arp_rep_valid),
+    .m_rep_count(arp_rep_count),
+    .s_rep_pop(arp_rep_pop),
+    .s_rep_arm(arp_rep_arm),
+    .cfg_vector(cfg_arp_vector),
+    .m_msix_vector(arp_msix_vector),
+    .m_msix_valid(arp_msix_valid),
+    .m_msix_ready(arp_msix_ready),
+    .m_axis_tx_tdata(arp_tx_tdata),
+    .m_axis_tx_tkeep(arp_tx_tkeep),
+    .m_axis_tx_tvalid(arp_tx_tvalid),
+    .m_axis_tx_tready(arp_tx_tready),
+    .m_axis_tx_tlast(arp_tx_tlast),
+    .stat_answered(stat_arp_answered),
+    .stat_req_sent(stat_arp_req_sent),
+    .stat_rep_received(stat_arp_rep_received),
+    .stat_rep_lost(stat_arp_rep_lost)
 );
 
 san_rx_parser #(
@@ -693,6 +812,8 @@ san_rx_parser #(
     .clk(clk),
     .rst(rst),
     .pmtu_log2(cfg_pmtu_log2),
+    .cfg_mac(cfg_mac),
+    .cfg_ip(cfg_ip),
     .s_axis_rx_tdata(s_axis_rx_tdata),
     .s_axis_rx_tkeep(s_axis_rx_tkeep),
     .s_axis_rx_tvalid(s_axis_rx_tvalid),
@@ -721,6 +842,11 @@ san_rx_parser #(
     .m_axis_pay_tvalid(rx_pay_tvalid),
     .m_axis_pay_tready(rx_pay_tready),
     .m_axis_pay_tlast(rx_pay_tlast),
+    .m_arp_reply(rx_arp_reply),
+    .m_arp_sha(rx_arp_sha),
+    .m_arp_spa(rx_arp_spa),
+    .m_arp_valid(rx_arp_valid),
+    .m_arp_ready(rx_arp_ready),
     .m_drop_valid(parser_drop_valid),
     .m_drop_reason(parser_drop_reason)
 );
@@ -753,6 +879,7 @@ san_rq_engine #(
     .s_hdr_dest_qp(rx_hdr_dest_qp),
     .s_hdr_ack_req(rx_hdr_ack_req),
     .s_hdr_psn(rx_hdr_psn),
+    .s_hdr_src_ip(rx_hdr_src_ip),
     .s_hdr_aeth_syndrome(rx_hdr_aeth_syndrome),
     .s_hdr_aeth_msn(rx_hdr_aeth_msn),
     .s_hdr_pay_len(rx_hdr_pay_len),

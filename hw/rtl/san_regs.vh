@@ -6,7 +6,7 @@
 /* verilator lint_off UNUSEDPARAM */
 
 // CRC-32 of hw/regs/san_nic.yaml
-localparam [31:0] SAN_CONTRACT_ID = 32'hA75DFEA1;
+localparam [31:0] SAN_CONTRACT_ID = 32'h7EEFF752;
 
 // Block nic: Identity, build parameters, control and status of the whole NIC. Always the first block.
 localparam [31:0] SAN_NIC_TYPE = 32'h53414E43;
@@ -65,9 +65,9 @@ localparam [31:0] SAN_NIC_CYCLE_HI_RESET = 32'h0;
 localparam [31:0] SAN_NIC_BAD_ACCESS_ADDR = 32'h48;
 localparam [31:0] SAN_NIC_BAD_ACCESS_RESET = 32'h0;
 
-// Block port: The Ethernet/IPv4 port: the NIC's addresses, the path MTU and the traffic counters. Counters wrap modulo 2^32.
+// Block port: The Ethernet/IPv4 port: the NIC's addresses, the path MTU and the traffic counters. The receiver takes only frames to MAC (and ARP frames to the broadcast address) and IPv4 datagrams to IP_ADDR; it drops the others and counts them (RxDrop DST_MAC, DST_IP). Counters wrap modulo 2^32.
 localparam [31:0] SAN_PORT_TYPE = 32'h53414E50;
-localparam [31:0] SAN_PORT_VERSION = 32'h200;
+localparam [31:0] SAN_PORT_VERSION = 32'h300;
 localparam [31:0] SAN_PORT_BASE = 32'h100;
 // BLK_TYPE (ro): Block type, "SANP".
 localparam [31:0] SAN_PORT_BLK_TYPE_ADDR = 32'h100;
@@ -93,7 +93,7 @@ localparam integer SAN_PORT_PMTU_LOG2_WIDTH = 4;
 // TX_FRAMES (ro): Frames sent to the MAC.
 localparam [31:0] SAN_PORT_TX_FRAMES_ADDR = 32'h120;
 localparam [31:0] SAN_PORT_TX_FRAMES_RESET = 32'h0;
-// RX_FRAMES (ro): Frames that passed the receive checks (before the connection checks).
+// RX_FRAMES (ro): RoCEv2 frames that passed the receive checks (before the connection checks); ARP frames are counted in the arp block.
 localparam [31:0] SAN_PORT_RX_FRAMES_ADDR = 32'h124;
 localparam [31:0] SAN_PORT_RX_FRAMES_RESET = 32'h0;
 // RX_DROP_SEL (rw): Selects the drop counter RX_DROP_COUNT shows.
@@ -125,7 +125,7 @@ localparam [31:0] SAN_PORT_ACKS_IGNORED_RESET = 32'h0;
 
 // Block qpc: Test-only connection setup: software fills the staging registers and writes CMD.LOAD to load them into connection QPN, as the out-of-band setups of FPGA RDMA stacks do. A load resets the connection's ring indices, its CQ to the first lap (disarmed) and its message state. The connection manager replaces this path for real connections. Staging registers cannot change while STATUS.BUSY is set (writes wait).
 localparam [31:0] SAN_QPC_TYPE = 32'h53414E51;
-localparam [31:0] SAN_QPC_VERSION = 32'h200;
+localparam [31:0] SAN_QPC_VERSION = 32'h300;
 localparam [31:0] SAN_QPC_BASE = 32'h200;
 // BLK_TYPE (ro): Block type, "SANQ".
 localparam [31:0] SAN_QPC_BLK_TYPE_ADDR = 32'h200;
@@ -133,7 +133,7 @@ localparam [31:0] SAN_QPC_BLK_TYPE_ADDR = 32'h200;
 localparam [31:0] SAN_QPC_BLK_VERSION_ADDR = 32'h204;
 // BLK_NEXT (ro): Offset of the next block.
 localparam [31:0] SAN_QPC_BLK_NEXT_ADDR = 32'h208;
-localparam [31:0] SAN_QPC_BLK_NEXT_RESET = 32'h1000;
+localparam [31:0] SAN_QPC_BLK_NEXT_RESET = 32'h300;
 // QPN (rw): The connection to load, below BUILD_N_QP.
 localparam [31:0] SAN_QPC_QPN_ADDR = 32'h210;
 localparam [31:0] SAN_QPC_QPN_RESET = 32'h0;
@@ -225,6 +225,59 @@ localparam integer SAN_QPC_QSTATE_RTS_LSB = 0;
 localparam integer SAN_QPC_QSTATE_RTS_WIDTH = 1;
 localparam integer SAN_QPC_QSTATE_ERROR_LSB = 1;
 localparam integer SAN_QPC_QSTATE_ERROR_WIDTH = 1;
+
+// Block arp: ARP (RFC 826, Ethernet and IPv4) for the port's address, in hardware. The NIC answers every ARP request for IP_ADDR (to the broadcast address or to MAC) with a reply sent to the asker's MAC; it sends a request (to the broadcast address) for an address the host writes to REQUEST; and it queues each reply it receives for IP_ADDR in a FIFO of 16 entries that the host reads through REPLY_STATUS, REPLY_IP, REPLY_MAC_HI/LO and REPLY_POP, with an MSI-X vector armed by REPLY_POP.ARM. ARP frames that are malformed (hardware or protocol type or length, opcode, a group sender MAC, too short) or for another address are dropped by the receiver and counted under their RxDrop reasons. ARP works whatever CONTROL.ENABLE says, from the addresses in the port block. Counters wrap modulo 2^32.
+localparam [31:0] SAN_ARP_TYPE = 32'h53414E41;
+localparam [31:0] SAN_ARP_VERSION = 32'h100;
+localparam [31:0] SAN_ARP_BASE = 32'h300;
+// BLK_TYPE (ro): Block type, "SANA".
+localparam [31:0] SAN_ARP_BLK_TYPE_ADDR = 32'h300;
+// BLK_VERSION (ro): Block version.
+localparam [31:0] SAN_ARP_BLK_VERSION_ADDR = 32'h304;
+// BLK_NEXT (ro): Offset of the next block.
+localparam [31:0] SAN_ARP_BLK_NEXT_ADDR = 32'h308;
+localparam [31:0] SAN_ARP_BLK_NEXT_RESET = 32'h1000;
+// REQUEST (wo): A write sends one ARP request for the IPv4 address written (first byte in bits 31:24): who-has, to the broadcast address, from MAC and IP_ADDR. The write is held, as a doorbell is, until the NIC has taken the request before it.
+localparam [31:0] SAN_ARP_REQUEST_ADDR = 32'h310;
+localparam [31:0] SAN_ARP_REQUEST_RESET = 32'h0;
+// REPLY_STATUS (ro): The reply FIFO.
+localparam [31:0] SAN_ARP_REPLY_STATUS_ADDR = 32'h314;
+localparam [31:0] SAN_ARP_REPLY_STATUS_RESET = 32'h0;
+localparam integer SAN_ARP_REPLY_STATUS_VALID_LSB = 0;
+localparam integer SAN_ARP_REPLY_STATUS_VALID_WIDTH = 1;
+localparam integer SAN_ARP_REPLY_STATUS_COUNT_LSB = 8;
+localparam integer SAN_ARP_REPLY_STATUS_COUNT_WIDTH = 8;
+// REPLY_IP (ro): Sender IPv4 address of the head reply (first byte in bits 31:24); 0 when the FIFO is empty.
+localparam [31:0] SAN_ARP_REPLY_IP_ADDR = 32'h318;
+localparam [31:0] SAN_ARP_REPLY_IP_RESET = 32'h0;
+// REPLY_MAC_HI (ro): Sender MAC of the head reply, bytes 0 and 1, as MAC_HI.
+localparam [31:0] SAN_ARP_REPLY_MAC_HI_ADDR = 32'h31C;
+localparam [31:0] SAN_ARP_REPLY_MAC_HI_RESET = 32'h0;
+// REPLY_MAC_LO (ro): Sender MAC of the head reply, bytes 2 to 5, as MAC_LO.
+localparam [31:0] SAN_ARP_REPLY_MAC_LO_ADDR = 32'h320;
+localparam [31:0] SAN_ARP_REPLY_MAC_LO_RESET = 32'h0;
+// REPLY_POP (wo): Takes the head reply and arms the interrupt.
+localparam [31:0] SAN_ARP_REPLY_POP_ADDR = 32'h324;
+localparam [31:0] SAN_ARP_REPLY_POP_RESET = 32'h0;
+localparam integer SAN_ARP_REPLY_POP_POP_LSB = 0;
+localparam integer SAN_ARP_REPLY_POP_POP_WIDTH = 1;
+localparam integer SAN_ARP_REPLY_POP_ARM_LSB = 31;
+localparam integer SAN_ARP_REPLY_POP_ARM_WIDTH = 1;
+// VECTOR (rw): MSI-X vector of the reply FIFO; a write at or above BUILD_N_MSIX is ignored and counted in BAD_ACCESS.
+localparam [31:0] SAN_ARP_VECTOR_ADDR = 32'h328;
+localparam [31:0] SAN_ARP_VECTOR_RESET = 32'h0;
+// ANSWERED (ro): ARP requests for IP_ADDR received and answered.
+localparam [31:0] SAN_ARP_ANSWERED_ADDR = 32'h330;
+localparam [31:0] SAN_ARP_ANSWERED_RESET = 32'h0;
+// REQUESTS_SENT (ro): ARP requests sent for REQUEST writes.
+localparam [31:0] SAN_ARP_REQUESTS_SENT_ADDR = 32'h334;
+localparam [31:0] SAN_ARP_REQUESTS_SENT_RESET = 32'h0;
+// REPLIES_RECEIVED (ro): ARP replies for IP_ADDR received and queued in the FIFO.
+localparam [31:0] SAN_ARP_REPLIES_RECEIVED_ADDR = 32'h338;
+localparam [31:0] SAN_ARP_REPLIES_RECEIVED_RESET = 32'h0;
+// REPLIES_LOST (ro): ARP replies for IP_ADDR dropped because the FIFO was full.
+localparam [31:0] SAN_ARP_REPLIES_LOST_ADDR = 32'h33C;
+localparam [31:0] SAN_ARP_REPLIES_LOST_RESET = 32'h0;
 
 // Block cm: The connection manager: IB CM over QP1 in hardware. The host posts commands (CMCommand) in the command ring and rings CMDQ_PI; the NIC completes each command by writing its RESULT and reports connection events (EQE) in the event ring. The block has a 4 KiB page of its own, so it can be mapped alone. Counters wrap modulo 2^32.
 localparam [31:0] SAN_CM_TYPE = 32'h53414E4D;
@@ -453,7 +506,7 @@ localparam [7:0] SAN_CQE_STATUS_REMOTE_ACCESS_ERROR = 8'h8;
 localparam [7:0] SAN_CQE_STATUS_REMOTE_OP_ERROR = 8'h9;
 localparam integer SAN_CQE_STATUS_MAX = 9;
 
-// RxDrop: Why the receiver dropped a frame. 1 to 12 follow the order in which the checks are defined (the first failing one is reported), as hw/wire's DropReason does.
+// RxDrop: Why the receiver dropped a frame; the first check that fails is reported. The parser checks MAC_ERROR, OVERSIZE, then what hw/wire's receiver reference (ParseOptions.Receive) checks in its order: TRUNCATED (no Ethernet header), DST_MAC, for ARP frames ARP_MALFORMED and ARP_TARGET, for the others TRUNCATED, ETHER_TYPE, IP_VERSION, TRUNCATED, IP_LENGTH, DST_IP, IP_PROTOCOL to LENGTH as numbered, then QP_RANGE and NO_ROOM; the rq engine then checks QP_STATE, PEER_IP, DUPLICATE, PSN, SEQUENCE and NO_RECV.
 localparam [4:0] SAN_RX_DROP_TRUNCATED = 5'h1;
 localparam [4:0] SAN_RX_DROP_ETHER_TYPE = 5'h2;
 localparam [4:0] SAN_RX_DROP_IP_VERSION = 5'h3;
@@ -475,7 +528,12 @@ localparam [4:0] SAN_RX_DROP_SEQUENCE = 5'h12;
 localparam [4:0] SAN_RX_DROP_PSN = 5'h13;
 localparam [4:0] SAN_RX_DROP_NO_RECV = 5'h14;
 localparam [4:0] SAN_RX_DROP_DUPLICATE = 5'h15;
-localparam integer SAN_RX_DROP_MAX = 21;
+localparam [4:0] SAN_RX_DROP_DST_MAC = 5'h16;
+localparam [4:0] SAN_RX_DROP_DST_IP = 5'h17;
+localparam [4:0] SAN_RX_DROP_ARP_MALFORMED = 5'h18;
+localparam [4:0] SAN_RX_DROP_ARP_TARGET = 5'h19;
+localparam [4:0] SAN_RX_DROP_PEER_IP = 5'h1A;
+localparam integer SAN_RX_DROP_MAX = 26;
 
 // CMOp: Connection-manager command opcodes.
 localparam [7:0] SAN_CM_OP_LISTEN = 8'h1;

@@ -15,6 +15,9 @@
 // decides in the next, with the first rule that applies:
 // - QP_STATE drop: not an RC SEND or ACK, a DestQP that is not a connection's (connection c is
 //   QP N_QP + c on the wire; anything else, QP 1 included, is dropped), or not ready (RTS).
+// - PEER_IP drop: the IPv4 source is not the connection's peer (its loaded dip), as rxe's
+//   address check does: a packet of another connection that happens to use the same QP
+//   number changes nothing, ACKs included.
 // - An ACK (opcode 0x11) goes to the completer (m_ack_*: QP, PSN, AETH syndrome and MSN).
 // - DUPLICATE drop, PSN behind the expected one (epsn - PSN mod 2^24 in [1, 2^23]): re-ACKed
 //   with an ACK of epsn - 1 (what rxe does for every duplicate SEND).
@@ -95,6 +98,7 @@ module san_rq_engine #(
     input  wire [23:0]              s_hdr_dest_qp,
     input  wire                     s_hdr_ack_req,
     input  wire [23:0]              s_hdr_psn,
+    input  wire [31:0]              s_hdr_src_ip,
     input  wire [12:0]              s_hdr_pay_len,
     input  wire [7:0]               s_hdr_aeth_syndrome,    // ACKs only
     input  wire [23:0]              s_hdr_aeth_msn,
@@ -271,6 +275,7 @@ reg d_se_reg = 1'b0, d_se_next;
 reg [23:0] d_qp_reg = 24'd0, d_qp_next;
 reg d_ack_req_reg = 1'b0, d_ack_req_next;
 reg [23:0] d_psn_reg = 24'd0, d_psn_next;
+reg [31:0] d_src_ip_reg = 32'd0, d_src_ip_next;
 reg [LEN_W-1:0] d_pay_len_reg = {LEN_W{1'b0}}, d_pay_len_next;
 reg [7:0] d_aeth_syn_reg = 8'd0, d_aeth_syn_next;
 reg [23:0] d_aeth_msn_reg = 24'd0, d_aeth_msn_next;
@@ -323,6 +328,8 @@ reg [4:0] a_reason;
 always @* begin
     if (!(d_is_send || d_is_ack) || d_qp_bad || !c_rts) begin
         a_reason = SAN_RX_DROP_QP_STATE;
+    end else if (d_src_ip_reg != c_dip) begin
+        a_reason = SAN_RX_DROP_PEER_IP;
     end else if (d_is_ack) begin
         a_reason = 5'd0;
     end else if (a_behind) begin
@@ -699,6 +706,7 @@ always @* begin
     d_qp_next = d_qp_reg;
     d_ack_req_next = d_ack_req_reg;
     d_psn_next = d_psn_reg;
+    d_src_ip_next = d_src_ip_reg;
     d_pay_len_next = d_pay_len_reg;
     d_aeth_syn_next = d_aeth_syn_reg;
     d_aeth_msn_next = d_aeth_msn_reg;
@@ -739,6 +747,7 @@ always @* begin
                 d_qp_next = s_hdr_dest_qp;
                 d_ack_req_next = s_hdr_ack_req;
                 d_psn_next = s_hdr_psn;
+                d_src_ip_next = s_hdr_src_ip;
                 d_pay_len_next = s_hdr_pay_len;
                 d_aeth_syn_next = s_hdr_aeth_syndrome;
                 d_aeth_msn_next = s_hdr_aeth_msn;
@@ -984,6 +993,7 @@ always @(posedge clk) begin
     d_qp_reg <= d_qp_next;
     d_ack_req_reg <= d_ack_req_next;
     d_psn_reg <= d_psn_next;
+    d_src_ip_reg <= d_src_ip_next;
     d_pay_len_reg <= d_pay_len_next;
     d_aeth_syn_reg <= d_aeth_syn_next;
     d_aeth_msn_reg <= d_aeth_msn_next;

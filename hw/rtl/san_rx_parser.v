@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// san_rx_parser: receives frames from the Ethernet MAC, checks each as hw/wire's Parse does and
-// delivers only whole good ones (store-and-forward): a header descriptor, then the payload
-// realigned to lane 0. Every other frame vanishes with a drop-reason pulse.
+// san_rx_parser: receives frames from the Ethernet MAC, checks each as hw/wire's receiver
+// reference (ParseOptions.Receive) does and delivers only whole good ones (store-and-forward):
+// a RoCEv2 frame as a header descriptor, then the payload realigned to lane 0; an ARP frame as
+// its opcode and sender. Every other frame vanishes with a drop-reason pulse.
 
 `resetall
 `timescale 1ns / 1ps
@@ -19,12 +20,19 @@
 // Drop reasons (m_drop_reason), the first that applies in this order:
 //   13 MACError    the MAC flagged the frame (tuser on its last beat)
 //   16 Oversize    longer than 14+20+8+12+8+4096+3+4 = 4165 bytes (the longest legal frame)
-//   1..12          the reason of hw/wire's ParseOptions{PKey: 0xFFFF, PMTU: 2^pmtu_log2}.Parse,
-//                  with its conditions in its order (Truncated is checked at three places)
+//   1..12, 22..25  the reason of hw/wire's ParseOptions{PKey: 0xFFFF, PMTU: 2^pmtu_log2,
+//                  Local: {cfg_mac, cfg_ip}}.Receive, with its conditions in its order:
+//                  Truncated (no Ethernet header), DstMAC (not cfg_mac; the broadcast address
+//                  only for ARP), then for an ARP frame ARPMalformed and ARPTarget, for any
+//                  other Truncated, EtherType, IPVersion, Truncated, IPLength, DstIP (not
+//                  cfg_ip), IPProtocol, ..., Length (Truncated is checked at four places)
 //   14 QPRange     BTH DestQP is not one of the connections' (N_QP to 2*N_QP-1: connection c
 //                  is QP N_QP + c on the wire) and not 1 (QP 1 is the CM's)
 //   15 NoRoom      the payload does not fit in the free buffer space, or the descriptor FIFO
-//                  (or the payload length FIFO) is full
+//                  (or the payload length FIFO) is full; for an ARP frame, the ARP FIFO is
+//
+// A good ARP frame (request or reply for cfg_ip) is pushed, in its judging cycle, into a FIFO
+// of ARP_DEPTH entries: its opcode (reply or request) and its sender's MAC and IPv4 address.
 //
 // Input beats are expected full (all tkeep lanes) except a frame's last, as MACs deliver them;
 // the last beat's tkeep is contiguous from lane 0. Nothing hangs whatever arrives: an oversize
@@ -41,13 +49,18 @@ module san_rx_parser #(
     parameter DESC_DEPTH = 32,
     // Connections: their QPs on the wire are N_QP to 2*N_QP-1 (QP numbers 0 and 1 are the
     // subnet's and the CM's); frames to any other DestQP but 1 are dropped. 2 to 2^23.
-    parameter N_QP = 256
+    parameter N_QP = 256,
+    // ARP frames waiting for the ARP block (m_arp_*); a power of two from 2 to 1024.
+    parameter ARP_DEPTH = 4
 ) (
     input  wire                    clk,
     input  wire                    rst,
 
     // Path MTU for the payload length rules, as log2 of its bytes: 8 (256) to 12 (4096)
     input  wire [3:0]              pmtu_log2,
+    // The port's addresses (MAC_HI/LO, IP_ADDR): frames to others are dropped
+    input  wire [47:0]             cfg_mac,
+    input  wire [31:0]             cfg_ip,
 
     // Frames from the MAC, without FCS. tuser on the last beat: bad FCS or PHY error.
     // Never backpressured: tready is always 1.
@@ -87,6 +100,13 @@ module san_rx_parser #(
     output wire                    m_axis_pay_tvalid,
     input  wire                    m_axis_pay_tready,
     output wire                    m_axis_pay_tlast,
+
+    // Good ARP frames: a reply (1) or a request (0), the sender's MAC and IPv4 address
+    output wire                    m_arp_reply,
+    output wire [47:0]             m_arp_sha,
+    output wire [31:0]             m_arp_spa,
+    output wire                    m_arp_valid,
+    input  wire                    m_arp_ready,
 
     // One pulse per dropped frame, with its reason (see above); no backpressure
     output wire                    m_drop_valid,
@@ -152,6 +172,10 @@ initial begin
     end
     if (N_QP < 2 || N_QP > 8388608) begin
         $error("san_rx_parser: N_QP must be from 2 to 2^23");
+        $finish;
+    end
+    if (ARP_DEPTH < 2 || ARP_DEPTH > 1024 || (ARP_DEPTH & (ARP_DEPTH - 1)) != 0) begin
+        $error("san_rx_parser: ARP_DEPTH must be a power of two from 2 to 1024");
         $finish;
     end
 end
@@ -315,6 +339,8 @@ end
 
 // --- judging a frame, in the cycle after its last beat -----------------------------------------------
 
+wire [47:0] f_dst_mac = {hdr_reg[8*0 +: 8], hdr_reg[8*1 +: 8], hdr_reg[8*2 +: 8],
+                         hdr_reg[8*3 +: 8], hdr_reg[8*4 +: 8], hdr_reg[8*5 +: 8]};
 wire [15:0] f_ethertype = {hdr_reg[8*12 +: 8], hdr_reg[8*13 +: 8]};
 wire [7:0]  f_ver_ihl = hdr_reg[8*14 +: 8];
 wire [15:0] f_total = {hdr_reg[8*16 +: 8], hdr_reg[8*17 +: 8]};
@@ -337,6 +363,20 @@ wire [23:0] f_psn = {hdr_reg[8*51 +: 8], hdr_reg[8*52 +: 8], hdr_reg[8*53 +: 8]}
 wire [31:0] f_ext0 = {hdr_reg[8*54 +: 8], hdr_reg[8*55 +: 8], hdr_reg[8*56 +: 8], hdr_reg[8*57 +: 8]};
 wire [23:0] f_ext1 = {hdr_reg[8*59 +: 8], hdr_reg[8*60 +: 8], hdr_reg[8*61 +: 8]};
 
+// ARP (Ethernet, IPv4): hardware and protocol types and lengths, opcode, sender, target IP.
+wire [15:0] a_htype = {hdr_reg[8*14 +: 8], hdr_reg[8*15 +: 8]};
+wire [15:0] a_ptype = {hdr_reg[8*16 +: 8], hdr_reg[8*17 +: 8]};
+wire [15:0] a_lens = {hdr_reg[8*18 +: 8], hdr_reg[8*19 +: 8]};
+wire [15:0] a_op = {hdr_reg[8*20 +: 8], hdr_reg[8*21 +: 8]};
+wire [47:0] a_sha = {hdr_reg[8*22 +: 8], hdr_reg[8*23 +: 8], hdr_reg[8*24 +: 8],
+                     hdr_reg[8*25 +: 8], hdr_reg[8*26 +: 8], hdr_reg[8*27 +: 8]};
+wire [31:0] a_spa = {hdr_reg[8*28 +: 8], hdr_reg[8*29 +: 8], hdr_reg[8*30 +: 8], hdr_reg[8*31 +: 8]};
+wire [31:0] a_tpa = {hdr_reg[8*38 +: 8], hdr_reg[8*39 +: 8], hdr_reg[8*40 +: 8], hdr_reg[8*41 +: 8]};
+wire f_is_arp = f_ethertype == 16'h0806;
+// The Ethernet destination: ours, or the broadcast address for ARP.
+wire mac_ok = f_dst_mac == cfg_mac || (f_is_arp && f_dst_mac == 48'hFFFF_FFFF_FFFF);
+wire arpq_ready;
+
 wire f_is_ack = f_opcode == OP_ACK;
 wire f_is_ud = f_opcode == OP_UD_SEND_ONLY;
 wire [16:0] f_ext_len = f_is_ack ? 17'd4 : (f_is_ud ? 17'd8 : 17'd0);
@@ -344,6 +384,8 @@ wire [16:0] f_ext_len = f_is_ack ? 17'd4 : (f_is_ud ? 17'd8 : 17'd0);
 // Lengths, as Parse computes them: the datagram ends at ip_end; payload and pad ("body") lie
 // between the headers and the ICRC.
 wire [16:0] flen = {4'd0, len_reg};
+wire a_malformed = flen < 17'd42 || a_htype != 16'd1 || a_ptype != 16'h0800 || a_lens != 16'h0604
+    || (a_op != 16'd1 && a_op != 16'd2) || a_sha[40];
 wire [16:0] ip_end = 17'd14 + {1'b0, f_total};
 wire [16:0] body = ip_end - 17'd58 - f_ext_len;
 wire [LEN_WIDTH-1:0] pay_n = body[LEN_WIDTH-1:0] - {11'd0, f_pad};
@@ -394,6 +436,18 @@ always @* begin
         reason = SAN_RX_DROP_MAC_ERROR;
     end else if (oversize_reg) begin
         reason = SAN_RX_DROP_OVERSIZE;
+    end else if (flen < 17'd14) begin
+        reason = SAN_RX_DROP_TRUNCATED;
+    end else if (!mac_ok) begin
+        reason = SAN_RX_DROP_DST_MAC;
+    end else if (f_is_arp) begin
+        if (a_malformed) begin
+            reason = SAN_RX_DROP_ARP_MALFORMED;
+        end else if (a_tpa != cfg_ip) begin
+            reason = SAN_RX_DROP_ARP_TARGET;
+        end else if (!arpq_ready) begin
+            reason = SAN_RX_DROP_NO_ROOM;
+        end
     end else if (flen < 17'd58) begin
         reason = SAN_RX_DROP_TRUNCATED;
     end else if (f_ethertype != 16'h0800) begin
@@ -404,6 +458,8 @@ always @* begin
         reason = SAN_RX_DROP_TRUNCATED;
     end else if (ip_end < 17'd58 || (ip_end < flen && flen != 17'd60)) begin
         reason = SAN_RX_DROP_IP_LENGTH;
+    end else if (f_dst_ip != cfg_ip) begin
+        reason = SAN_RX_DROP_DST_IP;
     end else if (f_protocol != 8'd17) begin
         reason = SAN_RX_DROP_IP_PROTOCOL;
     end else if (f_dport != 16'd4791) begin
@@ -429,7 +485,25 @@ always @* begin
     end
 end
 
-wire commit = eof_reg && reason == 5'd0;
+// A good frame: a RoCEv2 one is committed to the descriptor FIFO and the buffer, an ARP one to
+// the ARP FIFO.
+wire good = eof_reg && reason == 5'd0;
+wire commit = good && !f_is_arp;
+wire arp_commit = good && f_is_arp;
+
+san_sync_fifo #(
+    .WIDTH(1 + 48 + 32),
+    .DEPTH(ARP_DEPTH)
+) arp_fifo_inst (
+    .clk(clk),
+    .rst(rst),
+    .s_data({a_op == 16'd2, a_sha, a_spa}),
+    .s_valid(arp_commit),
+    .s_ready(arpq_ready),
+    .m_data({m_arp_reply, m_arp_sha, m_arp_spa}),
+    .m_valid(m_arp_valid),
+    .m_ready(m_arp_ready)
+);
 
 reg drop_valid_reg = 1'b0, drop_valid_next;
 reg [4:0] drop_reason_reg = 5'd0, drop_reason_next;

@@ -4,6 +4,7 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sanoffload/san/driver/regs"
@@ -17,6 +18,8 @@ type axilMaster struct {
 	rng   *rand.Rand
 	delay int      // percent chance of holding a signal back for a cycle
 	msix  []uint64 // vectors of accepted MSI-X requests
+	// pulses, when set, counts the cycles in which each output it names is 1.
+	pulses map[string]int
 }
 
 func (m *axilMaster) hold() bool { return m.rng.Intn(100) < m.delay }
@@ -32,6 +35,9 @@ func (m *axilMaster) cycle() map[string]uint64 {
 	}
 	if out["m_msix_valid"] == 1 && m.d.Get("m_msix_ready") == 1 {
 		m.msix = append(m.msix, out["m_msix_vector"])
+	}
+	for name := range m.pulses {
+		m.pulses[name] += int(out[name])
 	}
 	m.d.Tick()
 	return out
@@ -291,5 +297,84 @@ func TestCSRDoorbellsLoadAndCounters(t *testing.T) {
 		m.write(t, regs.PortPMTU, c.w, 0xF)
 		v, _ = m.read(t, regs.PortPMTU)
 		require.Equal(t, c.want, v)
+	}
+}
+
+// TestCSRARPBlock: a REQUEST write reaches the ARP block with its address and holds the next
+// write until taken; REPLY_POP gives one pop and arm pulse each; the reply head reads as zero
+// when the FIFO is empty; a vector beyond N_MSIX is refused; the counters count their pulses.
+func TestCSRARPBlock(t *testing.T) {
+	m := &axilMaster{d: dut.New(t, "san_csr"), rng: rand.New(rand.NewSource(2))}
+	d := m.d
+	d.Set("m_arp_req_ready", 0)
+	require.Equal(t, uint64(0), m.write(t, regs.ARPRequest, 0x0A000002, 0xF))
+	for i := 0; i < 5; i++ {
+		out := m.cycle()
+		require.Equal(t, uint64(1), out["m_arp_req_valid"], "held until taken")
+		require.Equal(t, uint64(0x0A000002), out["m_arp_req_ip"])
+	}
+	// A second write waits for the first to be taken.
+	d.Set("s_axil_awaddr", regs.ARPRequest)
+	d.Set("s_axil_wdata", 0x0A000003)
+	d.Set("s_axil_wstrb", 0xF)
+	d.Set("s_axil_awvalid", 1)
+	d.Set("s_axil_wvalid", 1)
+	for i := 0; i < 5; i++ {
+		require.Equal(t, uint64(0), m.cycle()["s_axil_awready"], "next write held")
+	}
+	m.idle()
+	d.Set("m_arp_req_ready", 1)
+	m.cycle()
+	require.Equal(t, uint64(0), m.cycle()["m_arp_req_valid"], "one request per write")
+
+	// REPLY_POP: POP and ARM are one-cycle pulses of their bits.
+	m.pulses = map[string]int{"m_arp_rep_pop": 0, "m_arp_rep_arm": 0}
+	require.Equal(t, uint64(0), m.write(t, regs.ARPReplyPop, 1|1<<31, 0xF))
+	m.write(t, regs.ARPReplyPop, 1<<31, 0xF)
+	m.write(t, regs.ARPReplyPop, 1|1<<31, 0x7) // ARM's byte not written: a pop only
+	for i := 0; i < 6; i++ {
+		m.cycle()
+	}
+	assert.Equal(t, map[string]int{"m_arp_rep_pop": 2, "m_arp_rep_arm": 2}, m.pulses)
+	m.pulses = nil
+
+	// The head: zero while empty, the reply and count otherwise.
+	d.Set("s_arp_rep_valid", 0)
+	d.Set("s_arp_rep_ip", 0xC0A80001)
+	d.Set("s_arp_rep_mac", 0x0211_2233_4455)
+	for _, a := range []uint64{regs.ARPReplyStatus, regs.ARPReplyIP, regs.ARPReplyMACHi, regs.ARPReplyMACLo} {
+		v, resp := m.read(t, a)
+		require.Equal(t, uint64(0), resp)
+		assert.Zero(t, v, "0x%x reads 0 while the FIFO is empty", a)
+	}
+	d.Set("s_arp_rep_valid", 1)
+	d.Set("s_arp_rep_count", 3)
+	for a, want := range map[uint64]uint32{regs.ARPReplyStatus: 1 | 3<<8, regs.ARPReplyIP: 0xC0A80001,
+		regs.ARPReplyMACHi: 0x0211, regs.ARPReplyMACLo: 0x22334455} {
+		v, _ := m.read(t, a)
+		assert.Equal(t, want, v, "0x%x", a)
+	}
+
+	// VECTOR: below N_MSIX only.
+	bad0, _ := m.read(t, regs.NICBadAccess)
+	m.write(t, regs.ARPVector, 31, 0xF)
+	m.write(t, regs.ARPVector, 32, 0xF)
+	v, _ := m.read(t, regs.ARPVector)
+	assert.Equal(t, uint32(31), v)
+	assert.Equal(t, uint64(31), m.cycle()["cfg_arp_vector"])
+	bad1, _ := m.read(t, regs.NICBadAccess)
+	assert.Equal(t, bad0+1, bad1)
+
+	// Counters.
+	for i, s := range []string{"stat_arp_answered", "stat_arp_req_sent", "stat_arp_rep_received", "stat_arp_rep_lost"} {
+		for k := 0; k <= i; k++ {
+			d.Set(s, 1)
+			m.cycle()
+			d.Set(s, 0)
+		}
+	}
+	for i, a := range []uint64{regs.ARPAnswered, regs.ARPRequestsSent, regs.ARPRepliesReceived, regs.ARPRepliesLost} {
+		v, _ := m.read(t, a)
+		assert.Equal(t, uint32(i+1), v, "counter 0x%x", a)
 	}
 }

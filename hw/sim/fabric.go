@@ -76,6 +76,46 @@ func (fb *Fabric) Link(a, b *NIC, latency uint32) error {
 	return nil
 }
 
+// Segment joins NICs of the fabric on a shared segment, a hub: every frame one of them
+// transmits reaches every other's receive port, whole (store-and-forward), latency cycles after
+// the cycle following its last beat; frames of several senders queue one behind another at each
+// receiver. At least two NICs, none of them linked or on a segment already; a NIC on a segment
+// has no link. Link faults do not apply to segments.
+func (fb *Fabric) Segment(latency uint32, nics ...*NIC) error {
+	fb.clk.mu.Lock()
+	defer fb.clk.mu.Unlock()
+	if fb.f == nil {
+		return fmt.Errorf("sim: segment: %w", driver.ErrClosed)
+	}
+	if len(nics) < 2 {
+		return errors.New("sim: segment: needs at least two NICs")
+	}
+	ms := make([]*model, len(nics))
+	seen := map[*NIC]bool{}
+	for i, n := range nics {
+		if n.model == nil {
+			return fmt.Errorf("sim: segment: %w", driver.ErrClosed)
+		}
+		if n.clk != fb.clk {
+			return errors.New("sim: segment: every NIC must be on this fabric")
+		}
+		if seen[n] {
+			return errors.New("sim: segment: a NIC is named twice")
+		}
+		seen[n] = true
+		ms[i] = n.model
+	}
+	for _, m := range ms {
+		if m.linked {
+			return errors.New("sim: segment: a NIC is already linked or on a segment")
+		}
+	}
+	if !fb.f.segment(latency, ms) {
+		return errors.New("sim: segment: a NIC is already linked or on a segment")
+	}
+	return nil
+}
+
 // Step runs the fabric's clock for n cycles. It fails with ErrDMAFault when a NIC reached for
 // unmapped host memory.
 func (fb *Fabric) Step(n uint64) error {

@@ -43,6 +43,8 @@ typedef struct san_lib {
 	uint32_t (*time_tick)(const san_model *);
 	uint64_t (*skipped)(const san_model *);
 	void (*set_skip)(san_model *, int);
+	san_segment *(*fabric_segment)(san_fabric *, uint32_t);
+	int (*segment_join)(san_segment *, san_model *);
 } san_lib;
 
 #define SAN_SYM(field, name) \
@@ -91,6 +93,8 @@ static const char *san_lib_resolve(san_lib *l) {
 	SAN_SYM(time_tick, "san_model_time_tick");
 	SAN_SYM(skipped, "san_model_skipped");
 	SAN_SYM(set_skip, "san_model_set_skip");
+	SAN_SYM(fabric_segment, "san_fabric_segment");
+	SAN_SYM(segment_join, "san_segment_join");
 	return NULL;
 }
 #undef SAN_SYM
@@ -148,6 +152,10 @@ static void call_set_realtime(san_lib *l, san_model *m, int on) { l->set_realtim
 static uint32_t call_time_tick(san_lib *l, san_model *m) { return l->time_tick(m); }
 static uint64_t call_skipped(san_lib *l, san_model *m) { return l->skipped(m); }
 static void call_set_skip(san_lib *l, san_model *m, int on) { l->set_skip(m, on); }
+static san_segment *call_fabric_segment(san_lib *l, san_fabric *f, uint32_t lat) {
+	return l->fabric_segment(f, lat);
+}
+static int call_segment_join(san_lib *l, san_segment *s, san_model *m) { return l->segment_join(s, m); }
 
 static void *host_mem_map(size_t n) {
 	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -221,6 +229,8 @@ func loadLibrary(path string) (*library, error) {
 type model struct {
 	lib *library
 	m   *C.san_model
+	// linked: the model is linked or on a segment (guarded by its clock's lock).
+	linked bool
 }
 
 // modelConfig is the harness's san_model_config in Go terms.
@@ -407,9 +417,24 @@ func newFabric(l *library) *fabric { return &fabric{lib: l, f: C.call_fabric_new
 func (f *fabric) free()             { C.call_fabric_free(&f.lib.lib, f.f); f.f = nil }
 func (f *fabric) add(m *model) bool { return C.call_fabric_add(&f.lib.lib, f.f, m.m) == 0 }
 func (f *fabric) link(a, b *model, latency uint32) bool {
-	return C.call_fabric_link(&f.lib.lib, f.f, a.m, b.m, C.uint32_t(latency)) == 0
+	ok := C.call_fabric_link(&f.lib.lib, f.f, a.m, b.m, C.uint32_t(latency)) == 0
+	a.linked, b.linked = a.linked || ok, b.linked || ok
+	return ok
 }
-func (f *fabric) step(n uint64)  { C.call_fabric_step(&f.lib.lib, f.f, C.uint64_t(n)) }
+func (f *fabric) step(n uint64) { C.call_fabric_step(&f.lib.lib, f.f, C.uint64_t(n)) }
+
+// segment makes a shared segment of the given models; false when one of them cannot join (it is
+// linked or on a segment; callers check linked first, so that none joins when one cannot).
+func (f *fabric) segment(latency uint32, ms []*model) bool {
+	s := C.call_fabric_segment(&f.lib.lib, f.f, C.uint32_t(latency))
+	for _, m := range ms {
+		if C.call_segment_join(&f.lib.lib, s, m.m) != 0 {
+			return false
+		}
+		m.linked = true
+	}
+	return true
+}
 func (f *fabric) cycles() uint64 { return uint64(C.call_fabric_cycles(&f.lib.lib, f.f)) }
 
 // setFaults sets the faults of the direction from -> to: 0, -1 (not linked), -2 (refused).

@@ -34,10 +34,10 @@ func TestIdentityThroughDevice(t *testing.T) {
 	assert.Equal(t, uint32(regs.NICType), read(t, d, regs.NICBlkType))
 	assert.Equal(t, regs.VersionWord(regs.NICVersionMajor, regs.NICVersionMinor, regs.NICVersionPatch),
 		read(t, d, regs.NICBlkVersion))
-	// The chain of register blocks: nic, port, qpc, cm, end.
+	// The chain of register blocks: nic, port, qpc, arp, cm, end.
 	next := read(t, d, regs.NICBlkNext)
 	for _, b := range []struct{ base, typ uint32 }{{regs.PortBase, regs.PortType}, {regs.QpcBase, regs.QpcType},
-		{regs.CMBase, regs.CMType}} {
+		{regs.ARPBase, regs.ARPType}, {regs.CMBase, regs.CMType}} {
 		require.Equal(t, b.base, next)
 		assert.Equal(t, b.typ, read(t, d, uint64(next)))
 		next = read(t, d, uint64(next)+8)

@@ -28,6 +28,7 @@ var (
 	rqPSN      = uint8(regs.RxDropPSN)
 	rqNoRecv   = uint8(regs.RxDropNoRecv)
 	rqDup      = uint8(regs.RxDropDuplicate)
+	rqPeerIP   = uint8(regs.RxDropPeerIP)
 
 	rqSynACK    = uint8(regs.AethSyndromeACK)
 	rqSynSeq    = uint8(regs.AethSyndromeNAKPSNSeq)
@@ -44,6 +45,7 @@ type rqPkt struct {
 	qp     uint32 // BTH DestQP, 24 bits: connection c is QP rqNQP + c (see conn)
 	ackReq bool
 	psn    uint32
+	sip    uint32 // IPv4 source: the connection's peer, unless a test says otherwise
 	pay    []byte
 	syn    uint8  // AETH of an ACK
 	amsn   uint32 // 24 bits
@@ -248,6 +250,8 @@ func (r *rqRef) verdict(p *rqPkt) uint8 {
 	switch {
 	case !rqIsSend(p.op) && p.op != wire.OpRCAck || !p.connOK() || q == nil || !q.ctx.rts:
 		return rqQPState
+	case p.sip != q.ctx.dip:
+		return rqPeerIP
 	case p.op == wire.OpRCAck:
 		return 0
 	case wire.PSNCompare(p.psn, q.epsn) < 0:
@@ -372,13 +376,14 @@ type rqGen struct {
 	ev      []*rqEvent
 	scratch *rqRef
 	sendPSN map[uint32]uint32
+	peer    map[uint32]uint32 // each connection's peer IPv4 address, the same across reloads
 	bufs    []*rqBuf
 	pending map[uint32][]*rqEvent // per QP, for mix
 }
 
 func newRqGen(rng *rand.Rand) *rqGen {
 	g := &rqGen{rng: rng, mem: make([]byte, rqMemSize), scratch: newRqRef(nil),
-		sendPSN: map[uint32]uint32{}, pending: map[uint32][]*rqEvent{}}
+		sendPSN: map[uint32]uint32{}, peer: map[uint32]uint32{}, pending: map[uint32][]*rqEvent{}}
 	rng.Read(g.mem)
 	return g
 }
@@ -434,6 +439,10 @@ func (g *rqGen) load(qp uint32, rts bool, psn uint32, log uint) *rqEvent {
 		base: g.alloc(regs.RecvWQESize<<log, 1+7*g.rng.Intn(2)),
 		dqp:  uint32(g.rng.Intn(1 << 24)), dmac: g.rng.Uint64() & (1<<48 - 1),
 		dip: g.rng.Uint32(), sport: uint16(g.rng.Intn(1 << 16)), rnr: uint8(g.rng.Intn(32))}
+	if ip, ok := g.peer[qp]; ok {
+		l.dip = ip // reloaded for the same peer
+	}
+	g.peer[qp] = l.dip
 	g.sendPSN[qp] = l.psn
 	return &rqEvent{load: l}
 }
@@ -476,7 +485,7 @@ func (g *rqGen) message(qp uint32, n, pmtu int) []*rqEvent {
 	segs := wire.Segment(n, pmtu)
 	for k, s := range segs {
 		last := k == len(segs)-1
-		p := &rqPkt{op: s.OpCode, qp: rqWire(qp), psn: g.sendPSN[qp], pay: pay[s.Offset : s.Offset+s.Len],
+		p := &rqPkt{op: s.OpCode, qp: rqWire(qp), psn: g.sendPSN[qp], sip: g.peer[qp], pay: pay[s.Offset : s.Offset+s.Len],
 			ackReq: last || g.rng.Intn(8) == 0, se: last && g.rng.Intn(2) == 0}
 		g.sendPSN[qp] = wire.PSNAdd(g.sendPSN[qp], 1)
 		out = append(out, &rqEvent{pkt: p})
@@ -484,17 +493,26 @@ func (g *rqGen) message(qp uint32, n, pmtu int) []*rqEvent {
 	return out
 }
 
-// raw makes a packet to DestQP qp (a QP number on the wire: rqWire(c) for connection c) with a
-// random payload that does not move the sender's PSN; an ACK gets a random AETH.
+// raw makes a packet to DestQP qp (a QP number on the wire: rqWire(c) for connection c) from
+// the peer of the connection its low bits name, with a random payload that does not move the
+// sender's PSN; an ACK gets a random AETH.
 func (g *rqGen) raw(op uint8, qp, psn uint32, n int) *rqEvent {
 	pay := make([]byte, n)
 	g.rng.Read(pay)
-	p := &rqPkt{op: op, qp: qp, psn: psn & wire.PSNMask, pay: pay, ackReq: g.rng.Intn(2) == 0, se: g.rng.Intn(2) == 0}
+	p := &rqPkt{op: op, qp: qp, psn: psn & wire.PSNMask, sip: g.peer[qp&(rqNQP-1)], pay: pay,
+		ackReq: g.rng.Intn(2) == 0, se: g.rng.Intn(2) == 0}
 	if op == wire.OpRCAck {
 		p.syn = []uint8{rqSynACK, rqSynSeq, rqSynInvReq, rqSynRNR(uint8(g.rng.Intn(32))), uint8(g.rng.Intn(256))}[g.rng.Intn(5)]
 		p.amsn = uint32(g.rng.Intn(1 << 24))
 	}
 	return &rqEvent{pkt: p}
+}
+
+// from is e with its IPv4 source changed to ip: a packet of another connection that uses the
+// same QP number.
+func from(e *rqEvent, ip uint32) *rqEvent {
+	e.pkt.sip = ip
+	return e
 }
 
 // again is a copy of an emitted packet, sent again (a retransmission).
@@ -787,6 +805,7 @@ func (b *rqBench) step() {
 		d.Set("s_hdr_dest_qp", uint64(p.qp))
 		d.Set("s_hdr_ack_req", b2u(p.ackReq))
 		d.Set("s_hdr_psn", uint64(p.psn))
+		d.Set("s_hdr_src_ip", uint64(p.sip))
 		d.Set("s_hdr_pay_len", uint64(len(p.pay)))
 		d.Set("s_hdr_aeth_syndrome", uint64(p.syn))
 		d.Set("s_hdr_aeth_msn", uint64(p.amsn))
@@ -1155,6 +1174,15 @@ func rqDrops(t *testing.T, g *rqGen) {
 	drop(g.raw(wire.OpRCAck, wire.GSIQP, 0, 0), rqQPState)
 	drop(g.raw(wire.OpRCAck, qp, 0, 0), rqQPState)
 	drop(g.raw(wire.OpRCAck, 3*rqNQP|qp, 0, 0), rqQPState)
+	// PEER_IP: from another address than the connection's peer, data or ACK, whatever the PSN
+	// (before every PSN rule); QP_STATE goes first.
+	stranger := g.peer[qp] ^ 0x00010000
+	drop(from(g.raw(wire.OpRCSendOnly, rqWire(qp), exp(qp), 8), stranger), rqPeerIP)
+	drop(from(g.raw(wire.OpRCSendFirst, rqWire(qp), exp(qp)+3, 256), stranger), rqPeerIP)
+	drop(from(g.raw(wire.OpRCSendMiddle, rqWire(qp), exp(qp)-1, 256), g.peer[other]), rqPeerIP)
+	drop(from(g.raw(wire.OpRCAck, rqWire(qp), 123, 0), stranger), rqPeerIP)
+	drop(from(g.raw(wire.OpRCAck, rqWire(other), exp(other), 0), 0), rqPeerIP)
+	drop(from(g.raw(wire.OpRCSendOnly, rqWire(reset), 5, 64), stranger), rqQPState)
 	msg(other, 100)
 
 	// DUPLICATE and PSN, before SEQUENCE and NO_RECV: nothing is posted on qp yet.
@@ -1227,10 +1255,10 @@ func TestRqEngineDrops(t *testing.T) {
 			for _, r := range b.drops {
 				counts[r]++
 			}
-			for _, r := range []uint8{rqQPState, rqPSN, rqSequence, rqNoRecv, rqDup} {
+			for _, r := range []uint8{rqQPState, rqPeerIP, rqPSN, rqSequence, rqNoRecv, rqDup} {
 				assert.Positive(t, counts[r], "reason %d", r)
 			}
-			assert.Len(t, b.ref.fwd, 2, "received ACKs of ready connections")
+			assert.Len(t, b.ref.fwd, 2, "received ACKs of ready connections from their peers")
 			var dmaErr int
 			for _, c := range b.ref.cqes[7] {
 				if c.Status == uint8(regs.CQEStatusDMAError) {
@@ -1328,7 +1356,11 @@ func rqRandom(g *rqGen, steps, pmtu int) {
 			default:
 				n = g.rng.Intn(pmtu + 1)
 			}
-			g.emit(g.raw(op, dst, psn, n))
+			e := g.raw(op, dst, psn, n)
+			if g.rng.Intn(5) == 0 {
+				from(e, g.rng.Uint32()) // another connection's packet with the same QP number
+			}
+			g.emit(e)
 		case r < 26 && s.next < len(s.msg): // the next packet is lost on the way
 			s.next++
 		case r < 30: // go back to the expected PSN, resending a few older packets first
@@ -1385,7 +1417,7 @@ func TestRqEngineRandom(t *testing.T) {
 			for _, r := range b.drops {
 				counts[r]++
 			}
-			for _, r := range []uint8{rqQPState, rqPSN, rqSequence, rqNoRecv, rqDup} {
+			for _, r := range []uint8{rqQPState, rqPeerIP, rqPSN, rqSequence, rqNoRecv, rqDup} {
 				assert.Positive(t, counts[r], "reason %d", r)
 			}
 			syns := map[uint8]int{} // RNR NAKs under rqSynRNR(0)

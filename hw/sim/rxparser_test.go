@@ -27,38 +27,56 @@ const (
 	rxDropOversz  = uint8(regs.RxDropOversize)
 )
 
+// rxStation is the parser's own addresses (cfg_mac, cfg_ip) in the block tests.
+var rxStation = &wire.Station{MAC: [6]byte{0x02, 0x5A, 0x4E, 0x00, 0x00, 0x02}, IP: [4]byte{10, 9, 0, 2}}
+
 // rxIn is one frame sent to the parser, with what the reference says must become of it.
 type rxIn struct {
 	b      []byte
 	tuser  bool
 	what   string      // how the test made it
 	reason uint8       // expected drop reason; 0: delivered
-	f      *wire.Frame // Parse's frame, when delivered
+	f      *wire.Frame // Receive's frame, when delivered as RoCEv2
+	arp    *wire.ARP   // Receive's ARP, when delivered as ARP
 	last   uint64      // cycle of its last beat
 }
 
-// rxExpect is the reference: the MAC error first, then Oversize, then hw/wire's Parse, then
-// the QP range.
-func rxExpect(b []byte, tuser bool, pmtu int) (uint8, *wire.Frame) {
+// rxExpect is the reference: the MAC error first, then Oversize, then hw/wire's Receive for the
+// station rxStation, then the QP range.
+func rxExpect(b []byte, tuser bool, pmtu int) (uint8, *wire.Frame, *wire.ARP) {
 	if tuser {
-		return rxDropMACErr, nil
+		return rxDropMACErr, nil, nil
 	}
 	if len(b) > rxMaxFrame {
-		return rxDropOversz, nil
+		return rxDropOversz, nil, nil
 	}
-	f, err := wire.ParseOptions{PMTU: pmtu}.Parse(b)
+	f, a, err := wire.ParseOptions{PMTU: pmtu, Local: rxStation}.Receive(b)
 	if err != nil {
 		var pe *wire.ParseError
 		if !errors.As(err, &pe) {
 			panic(err)
 		}
-		return uint8(pe.Reason), nil
+		return uint8(pe.Reason), nil, nil
+	}
+	if a != nil {
+		return 0, nil, a
 	}
 	// Connection c is QP rxNQP + c on the wire; QP 1 is the CM's.
 	if (f.BTH.DestQP < rxNQP || f.BTH.DestQP >= 2*rxNQP) && f.BTH.DestQP != wire.GSIQP {
-		return rxDropQPRange, nil
+		return rxDropQPRange, nil, nil
 	}
-	return 0, f
+	return 0, f, nil
+}
+
+// rxARPOut is one ARP frame as the parser hands it to the ARP block.
+type rxARPOut struct {
+	Reply bool
+	SHA   uint64
+	SPA   uint64
+}
+
+func rxWantARP(a *wire.ARP) rxARPOut {
+	return rxARPOut{Reply: a.Op == wire.ARPOpReply, SHA: mac48(a.SenderMAC), SPA: ip32(a.SenderIP)}
 }
 
 // rxDesc is one header descriptor as the parser gives it, or as the reference expects it.
@@ -119,6 +137,7 @@ type rxBench struct {
 	midGap   int // percent of a frame's later beats with tvalid low
 	hdrStall int // percent of cycles with m_hdr_ready low
 	payStall int // percent of cycles with m_axis_pay_tready low
+	arpStall int // percent of cycles with m_arp_ready low
 	// If set, each ready holds its value for runs of 1..runs cycles (with the stall
 	// percentages above deciding each run), so the buffer fills and empties mid-frame.
 	runs               int
@@ -135,6 +154,8 @@ type rxBench struct {
 	descs   []rxDesc
 	descCyc []uint64
 	pays    []rxPay
+	arps    []rxARPOut
+	arpCyc  []uint64
 	cur     []byte
 	curAt   uint64
 }
@@ -151,13 +172,15 @@ func newRxBench(t *testing.T, rng *rand.Rand, pmtu int) *rxBench {
 		log2++
 	}
 	b.d.Set("pmtu_log2", uint64(log2))
+	b.d.Set("cfg_mac", mac48(rxStation.MAC))
+	b.d.Set("cfg_ip", ip32(rxStation.IP))
 	return b
 }
 
 // add queues a frame and works out its expected outcome.
 func (b *rxBench) add(frame []byte, tuser bool, what string) {
-	r, f := rxExpect(frame, tuser, b.pmtu)
-	b.in = append(b.in, &rxIn{b: frame, tuser: tuser, what: what, reason: r, f: f})
+	r, f, a := rxExpect(frame, tuser, b.pmtu)
+	b.in = append(b.in, &rxIn{b: frame, tuser: tuser, what: what, reason: r, f: f, arp: a})
 }
 
 func (b *rxBench) readDesc() rxDesc {
@@ -220,8 +243,10 @@ func (b *rxBench) step(t *testing.T) {
 		b.payRun--
 		hdrReady, payReady = b.hdrReady, b.payReady
 	}
+	arpReady := b.rng.Intn(100) >= b.arpStall
 	d.Set("m_hdr_ready", b2u(hdrReady))
 	d.Set("m_axis_pay_tready", b2u(payReady))
+	d.Set("m_arp_ready", b2u(arpReady))
 	d.Eval()
 	cyc := d.Cycles()
 	require.EqualValues(t, 1, d.Get("s_axis_rx_tready"), "tready is always 1")
@@ -232,6 +257,10 @@ func (b *rxBench) step(t *testing.T) {
 	if hdrReady && d.Get("m_hdr_valid") == 1 {
 		b.descs = append(b.descs, b.readDesc())
 		b.descCyc = append(b.descCyc, cyc)
+	}
+	if arpReady && d.Get("m_arp_valid") == 1 {
+		b.arps = append(b.arps, rxARPOut{Reply: d.Get("m_arp_reply") == 1, SHA: d.Get("m_arp_sha"), SPA: d.Get("m_arp_spa")})
+		b.arpCyc = append(b.arpCyc, cyc)
 	}
 	if payReady && d.Get("m_axis_pay_tvalid") == 1 {
 		keep := d.Get("m_axis_pay_tkeep")
@@ -277,12 +306,12 @@ func (b *rxBench) run(t *testing.T, limit int) {
 		b.step(t)
 		require.Less(t, b.d.Cycles()-start, uint64(limit), "frames sent within %d cycles", limit)
 	}
-	b.hdrStall, b.payStall, b.runs = 0, 0, 0
+	b.hdrStall, b.payStall, b.arpStall, b.runs = 0, 0, 0, 0
 	quiet := 0
 	for quiet < 2*rxLatency+4 {
 		b.step(t)
 		require.Less(t, b.d.Cycles()-start, uint64(limit), "outputs drained within %d cycles", limit)
-		if b.d.Get("m_hdr_valid") == 0 && b.d.Get("m_axis_pay_tvalid") == 0 {
+		if b.d.Get("m_hdr_valid") == 0 && b.d.Get("m_axis_pay_tvalid") == 0 && b.d.Get("m_arp_valid") == 0 {
 			quiet++
 		} else {
 			quiet = 0
@@ -293,7 +322,8 @@ func (b *rxBench) run(t *testing.T, limit int) {
 
 // check matches what came out against the reference: every frame has exactly one outcome, a
 // drop pulse rxLatency cycles after its last beat with the expected reason, or (when the
-// reference delivers it) its descriptor and payload, in order. NoRoom drops of frames the
+// reference delivers it) its descriptor and payload, or its ARP output, in order. NoRoom drops
+// of frames the
 // reference delivers are allowed only if allowNoRoom; it returns the count of each drop reason.
 func (b *rxBench) check(t *testing.T, allowNoRoom bool) map[uint8]int {
 	t.Helper()
@@ -309,7 +339,7 @@ func (b *rxBench) check(t *testing.T, allowNoRoom bool) map[uint8]int {
 		dropped[i] = dr.reason
 		counts[dr.reason]++
 	}
-	nd, np := 0, 0
+	nd, np, na := 0, 0, 0
 	for i, fr := range b.in {
 		got, isDrop := dropped[i]
 		if fr.reason != 0 {
@@ -319,6 +349,12 @@ func (b *rxBench) check(t *testing.T, allowNoRoom bool) map[uint8]int {
 		}
 		if isDrop {
 			require.True(t, allowNoRoom && got == rxDropNoRoom, "frame %d (%s, %d bytes): good frame dropped with reason %d", i, fr.what, len(fr.b), got)
+			continue
+		}
+		if fr.arp != nil {
+			require.Less(t, na, len(b.arps), "frame %d (%s): ARP output missing", i, fr.what)
+			require.Equal(t, rxWantARP(fr.arp), b.arps[na], "frame %d (%s): ARP %d", i, fr.what, na)
+			na++
 			continue
 		}
 		require.Less(t, nd, len(b.descs), "frame %d (%s): descriptor missing", i, fr.what)
@@ -333,6 +369,7 @@ func (b *rxBench) check(t *testing.T, allowNoRoom bool) map[uint8]int {
 	}
 	require.Len(t, b.descs, nd, "descriptors only for delivered frames")
 	require.Len(t, b.pays, np, "payloads only for delivered frames with payload")
+	require.Len(t, b.arps, na, "ARP outputs only for delivered ARP frames")
 	require.Len(t, dropped, len(b.drops), "at most one drop pulse per frame")
 	return counts
 }
@@ -341,6 +378,7 @@ func (b *rxBench) check(t *testing.T, allowNoRoom bool) map[uint8]int {
 // bytes, and the extension header op needs.
 func rxGood(rng *rand.Rand, op uint8, n int) *wire.Frame {
 	f := randAddressed(rng)
+	f.DstMAC, f.DstIP = rxStation.MAC, rxStation.IP
 	f.TOS = uint8(rng.Intn(256)) // not covered by the ICRC, ignored by the receiver
 	f.BTH = wire.BTHFields{OpCode: op, PKey: wire.DefaultPKey, DestQP: uint32(rxNQP + rng.Intn(rxNQP)),
 		PSN: uint32(rng.Intn(1 << 24)), AckReq: rng.Intn(2) == 0, SE: rng.Intn(4) == 0,
@@ -408,7 +446,7 @@ func rxMutate(rng *rand.Rand, g []byte) (b []byte, what string) {
 	put16 := func(at int, v uint16) { binary.BigEndian.PutUint16(b[at:], v) }
 	get16 := func(at int) uint16 { return binary.BigEndian.Uint16(b[at:]) }
 	delta := func() uint16 { return uint16(rng.Intn(17) - 8) }
-	switch rng.Intn(17) {
+	switch rng.Intn(18) {
 	case 0:
 		return b[:1+rng.Intn(len(b)-1)], "truncated"
 	case 1:
@@ -460,6 +498,16 @@ func rxMutate(rng *rand.Rand, g []byte) (b []byte, what string) {
 		b[[]int{15, 22, 24, 25, 40, 41, 46}[rng.Intn(7)]] ^= byte(1 + rng.Intn(255))
 		return b, "variant byte flip"
 	case 15:
+		// The address filter: another MAC (one bit off, broadcast, a group) or IPv4 address.
+		if rng.Intn(2) == 0 {
+			copy(b[0:6], [][]byte{{b[0], b[1], b[2], b[3], b[4], b[5] ^ 1}, wire.BroadcastMAC[:],
+				{0x01, 0x00, 0x5E, 0, 0, 1}, {b[0], b[1] ^ 0x80, b[2], b[3], b[4], b[5]}}[rng.Intn(4)])
+			what = "destination MAC"
+		} else {
+			b[30+rng.Intn(4)] ^= byte(1 + rng.Intn(255))
+			what = "destination IP"
+		}
+	case 16:
 		// Total and UDP lengths changed together.
 		d := delta()
 		put16(16, get16(16)+d)
@@ -478,13 +526,87 @@ func rxMutate(rng *rand.Rand, g []byte) (b []byte, what string) {
 	return b, what
 }
 
+// rxARP returns a good ARP frame for rxStation: a request (broadcast or to the station) or a
+// reply, from a random sender, padded to 60 bytes as a MAC sends it, or not, or with a trailer.
+func rxARP(rng *rand.Rand) *wire.ARP {
+	a := &wire.ARP{DstMAC: wire.BroadcastMAC, Op: wire.ARPOpRequest, TargetIP: rxStation.IP}
+	rng.Read(a.SrcMAC[:])
+	rng.Read(a.SenderMAC[:])
+	rng.Read(a.SenderIP[:])
+	a.SenderMAC[0] &^= 1 // a station, not a group
+	if rng.Intn(3) == 0 {
+		a.DstMAC = rxStation.MAC
+	}
+	if rng.Intn(2) == 0 {
+		a.Op, a.DstMAC, a.TargetMAC = wire.ARPOpReply, rxStation.MAC, rxStation.MAC
+	}
+	return a
+}
+
+// rxARPFrame lays out a as 42 bytes, 60 (padded) or longer (a trailer).
+func rxARPFrame(rng *rand.Rand, a *wire.ARP) []byte {
+	b := a.Marshal()
+	switch rng.Intn(4) {
+	case 0:
+		return b[:wire.ARPFrameLen]
+	case 1:
+		return append(b, rxGarbage(rng, 1+rng.Intn(40))...)
+	}
+	return b
+}
+
+// rxMutateARP changes a good ARP frame in one of the ways the receiver checks; what names it.
+func rxMutateARP(rng *rand.Rand, g []byte) (b []byte, what string) {
+	b = append([]byte(nil), g...)
+	switch rng.Intn(9) {
+	case 0:
+		return b[:1+rng.Intn(wire.ARPFrameLen-1)], "ARP truncated"
+	case 1:
+		binary.BigEndian.PutUint16(b[14:], []uint16{0, 6, 0x100, uint16(rng.Intn(1 << 16))}[rng.Intn(4)])
+		what = "ARP hardware type"
+	case 2:
+		binary.BigEndian.PutUint16(b[16:], []uint16{0x86DD, 0x0806, 0, uint16(rng.Intn(1 << 16))}[rng.Intn(4)])
+		what = "ARP protocol type"
+	case 3:
+		b[18+rng.Intn(2)] ^= byte(1 + rng.Intn(255))
+		what = "ARP address length"
+	case 4:
+		binary.BigEndian.PutUint16(b[20:], []uint16{0, 3, 4, 0x101, 0x201, uint16(rng.Intn(1 << 16))}[rng.Intn(6)])
+		what = "ARP opcode"
+	case 5:
+		b[22] |= 1
+		what = "ARP group sender"
+	case 6:
+		b[38+rng.Intn(4)] ^= byte(1 + rng.Intn(255))
+		what = "ARP target IP"
+	case 7:
+		copy(b[0:6], [][]byte{{0x02, 0x5A, 0x4E, 0, 0, 3}, {0x01, 0x80, 0xC2, 0, 0, 0}, {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE}}[rng.Intn(3)])
+		what = "ARP destination MAC"
+	default:
+		// Bytes the receiver does not look at: the Ethernet source, the sender, the target MAC,
+		// the padding. The frame stays good.
+		b[[]int{6, 11, 23, 27, 28, 31, 32, 37}[rng.Intn(8)]] ^= byte(1 + rng.Intn(255))
+		if len(b) > wire.ARPFrameLen {
+			b[wire.ARPFrameLen+rng.Intn(len(b)-wire.ARPFrameLen)] ^= 0xFF
+		}
+		what = "ARP variant byte"
+	}
+	return b, what
+}
+
 // rxMixed returns one frame of a mixed stream: good frames, mutated ones, frames Marshal builds
-// against the rules, garbage, frames a MAC padded, oversize frames; sometimes with tuser set.
+// against the rules, garbage, frames a MAC padded, oversize frames, good and mutated ARP frames;
+// sometimes with tuser set.
 func rxMixed(rng *rand.Rand, pmtu int) ([]byte, bool, string) {
 	tuser := rng.Intn(25) == 0
 	var b []byte
 	var what string
-	switch p := rng.Intn(100); {
+	switch p := rng.Intn(110); {
+	case p >= 100:
+		b, what = rxARPFrame(rng, rxARP(rng)), "good ARP"
+		if p >= 104 {
+			b, what = rxMutateARP(rng, b)
+		}
 	case p < 35:
 		f := rxRandomGood(rng, pmtu)
 		if rng.Intn(8) == 0 {
@@ -637,7 +759,11 @@ func TestRxParserMixed(t *testing.T) {
 			assert.Positive(t, counts[r], "reason %d occurred", r)
 		}
 	}
+	for _, r := range []wire.DropReason{wire.DropDstMAC, wire.DropDstIP, wire.DropARPMalformed, wire.DropARPTarget} {
+		assert.Positive(t, counts[uint8(r)], "reason %v occurred", r)
+	}
 	assert.Greater(t, len(b.descs), 600, "delivered frames")
+	assert.Greater(t, len(b.arps), 50, "delivered ARP frames")
 }
 
 // TestRxParserPMTU checks the length rules at the other path MTUs with frames around them.
@@ -726,7 +852,7 @@ func TestRxParserBackpressure(t *testing.T) {
 	b.run(t, 400000)
 	c = b.check(t, true)
 	t.Logf("%d frames: %d delivered, drops by reason %v", len(b.in), len(b.descs), c)
-	assert.Greater(t, c[rxDropNoRoom], 21+20, "NoRoom drops under random stalls")
+	assert.Greater(t, c[rxDropNoRoom], 21, "NoRoom drops under random stalls")
 }
 
 // TestRxParserFullMidFrame fills the buffer with the payload consumer stalled, then lets it
@@ -836,4 +962,60 @@ func TestRxParserNoHang(t *testing.T) {
 	c := b.check(t, false)
 	assert.Equal(t, 2, c[rxDropOversz])
 	assert.Equal(t, 1, c[rxDropMACErr])
+}
+
+// TestRxParserARP sends good ARP frames of every kind (requests broadcast and unicast, replies,
+// 42 bytes, padded, with a trailer) among RoCEv2 frames, then 600 seeded mutations of them:
+// each good one reaches m_arp_* in order with its opcode and sender, rxLatency cycles after its
+// last beat when the ARP block keeps up; each bad one is dropped with Receive's reason. With
+// the ARP block stalled, ARP frames beyond the FIFO's four are dropped as NoRoom and the RoCEv2
+// frames between them still flow.
+func TestRxParserARP(t *testing.T) {
+	seed := int64(0xA2F)
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewSource(seed))
+	b := newRxBench(t, rng, wire.PMTU1024)
+	for i := 0; i < 40; i++ {
+		b.add(rxARPFrame(rng, rxARP(rng)), false, "good ARP")
+		if i%4 == 0 {
+			b.add(rxRandomGood(rng, b.pmtu).Marshal(), false, "good RoCEv2")
+		}
+	}
+	for _, fr := range b.in {
+		require.Zero(t, fr.reason, "%s: the reference accepts it", fr.what)
+	}
+	b.run(t, 50000)
+	require.Empty(t, b.check(t, false), "no drops")
+	arpAt := []uint64{}
+	for _, fr := range b.in {
+		if fr.arp != nil {
+			arpAt = append(arpAt, fr.last+rxLatency)
+		}
+	}
+	require.Equal(t, arpAt, b.arpCyc, "each ARP output rxLatency cycles after its last beat")
+
+	// Mutations, with the ARP block stalling now and then (the FIFO's depth absorbs it).
+	b.arpStall = 30
+	for i := 0; i < 600; i++ {
+		fr, what := rxMutateARP(rng, rxARPFrame(rng, rxARP(rng)))
+		b.add(fr, rng.Intn(40) == 0, what)
+	}
+	b.run(t, 200000)
+	c := b.check(t, false)
+	t.Logf("ARP mutations: drops by reason %v", c)
+	for _, r := range []wire.DropReason{wire.DropTruncated, wire.DropDstMAC, wire.DropARPMalformed, wire.DropARPTarget} {
+		assert.Positive(t, c[uint8(r)], "reason %v occurred", r)
+	}
+
+	// The ARP block takes nothing: four wait, the rest find no room.
+	b.arpStall = 100
+	for i := 0; i < 10; i++ {
+		b.add(rxARPFrame(rng, rxARP(rng)), false, "good ARP, block stalled")
+		b.add(rxGood(rng, wire.OpRCSendOnly, 16).Marshal(), false, "good RoCEv2 between")
+	}
+	n0 := len(b.drops)
+	b.run(t, 50000)
+	c = b.check(t, true)
+	assert.Equal(t, 6, len(b.drops)-n0, "NoRoom once the ARP FIFO holds four")
+	assert.Equal(t, 6, c[rxDropNoRoom])
 }

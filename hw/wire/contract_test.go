@@ -17,6 +17,8 @@ func TestDropReasonsMatchContract(t *testing.T) {
 		DropIPProtocol: regs.RxDropIPProtocol, DropUDPPort: regs.RxDropUDPPort,
 		DropUDPLength: regs.RxDropUDPLength, DropTVer: regs.RxDropTver, DropPKey: regs.RxDropPkey,
 		DropOpcode: regs.RxDropOpcode, DropICRC: regs.RxDropICRC, DropLength: regs.RxDropLength,
+		DropDstMAC: regs.RxDropDstMAC, DropDstIP: regs.RxDropDstIP,
+		DropARPMalformed: regs.RxDropARPMalformed, DropARPTarget: regs.RxDropARPTarget,
 	}
 	for w, r := range pairs {
 		assert.Equal(t, uint8(w), uint8(r), "%s vs %s", w, r)

@@ -5,11 +5,12 @@ import (
 	"fmt"
 )
 
-// DropReason says why the receiver drops a frame. The values are numbered in the order Parse
-// checks them, from 1; 0 is not a reason.
+// DropReason says why the receiver drops a frame. The values are the contract's RxDrop codes:
+// 1 to 12 are numbered in the order Parse checks them, the address filter's and ARP's reasons
+// came later (22 on, see their docs for where they are checked); 0 is not a reason.
 type DropReason uint8
 
-// The reasons for dropping a frame, in the order Parse checks them.
+// The reasons for dropping a frame.
 const (
 	// DropTruncated: the frame ends before a header it needs, or before the end of the IPv4
 	// datagram its total length announces. Parse checks for room for the fixed headers and the
@@ -42,6 +43,21 @@ const (
 	DropLength
 )
 
+// The address filter's reasons and ARP's, checked only when ParseOptions.Local is set.
+const (
+	// DropDstMAC: the Ethernet destination is not the station's MAC, nor the broadcast address
+	// for an ARP frame. Checked right after the Ethernet header's length.
+	DropDstMAC DropReason = 22
+	// DropDstIP: the IPv4 destination is not the station's address. Checked after the IPv4
+	// length checks, before the protocol.
+	DropDstIP DropReason = 23
+	// DropARPMalformed: an ARP frame that is too short, not for Ethernet and IPv4, has an
+	// opcode other than request and reply, or a group sender MAC (see ParseARP).
+	DropARPMalformed DropReason = 24
+	// DropARPTarget: an ARP frame whose target IPv4 address is not the station's.
+	DropARPTarget DropReason = 25
+)
+
 var dropNames = [...]string{
 	DropTruncated:  "Truncated",
 	DropEtherType:  "EtherType",
@@ -55,11 +71,16 @@ var dropNames = [...]string{
 	DropOpcode:     "Opcode",
 	DropICRC:       "ICRC",
 	DropLength:     "Length",
+
+	DropDstMAC:       "DstMAC",
+	DropDstIP:        "DstIP",
+	DropARPMalformed: "ARPMalformed",
+	DropARPTarget:    "ARPTarget",
 }
 
 // String returns the reason's name, such as "ICRC".
 func (r DropReason) String() string {
-	if r >= 1 && int(r) < len(dropNames) {
+	if int(r) < len(dropNames) && dropNames[r] != "" {
 		return dropNames[r]
 	}
 	return fmt.Sprintf("DropReason(%d)", uint8(r))
@@ -102,19 +123,27 @@ func ValidPMTU(n int) bool {
 	return false
 }
 
-// ParseOptions sets what Parse expects. The zero value expects DefaultPKey and DefaultPMTU.
+// ParseOptions sets what Parse expects. The zero value expects DefaultPKey and DefaultPMTU and
+// filters no addresses.
 type ParseOptions struct {
 	PKey uint16 // expected BTH partition key; 0 means DefaultPKey
 	PMTU int    // path MTU for the length rules; 0 means DefaultPMTU
+	// Local, when set, is the receiving station's addresses: frames to another MAC or IPv4
+	// address are dropped (DropDstMAC, DropDstIP), and ARP frames are judged by ParseARP.
+	Local *Station
 }
 
 // Parse parses and validates frame b as the receiver does, with the zero ParseOptions.
 func Parse(b []byte) (*Frame, error) { return ParseOptions{}.Parse(b) }
 
-// Parse parses and validates frame b, an Ethernet frame without FCS. A frame the receiver would
-// drop gives a *ParseError with the first reason found, in the order of the DropReason values
-// (see DropTruncated for where the length checks fall). Invalid options, a PMTU that is not a
-// path MTU, give an error that is not a *ParseError.
+// Parse parses and validates frame b, an Ethernet frame without FCS, as a RoCEv2 frame. A frame
+// the receiver would drop gives a *ParseError with the first reason found, in the order of the
+// DropReason values (see DropTruncated for where the length checks fall, DropDstMAC and
+// DropDstIP for the address filter's checks when o.Local is set). Invalid options, a PMTU that
+// is not a path MTU, give an error that is not a *ParseError.
+//
+// With o.Local set, an ARP frame gets ParseARP's verdict when that is a drop, and DropEtherType
+// when ParseARP would take it: Receive is the receiver's whole verdict, ARP included.
 //
 // The extension header follows from the opcode: an AETH for OpRCAck, a DETH for OpUDSendOnly.
 // Parse does not check the IPv4 header checksum, flags, TOS or TTL, the UDP source port or
@@ -132,6 +161,20 @@ func (o ParseOptions) Parse(b []byte) (*Frame, error) {
 		return nil, fmt.Errorf("wire: path MTU %d is not 256, 512, 1024, 2048 or 4096", pmtu)
 	}
 
+	if o.Local != nil {
+		if len(b) < EthernetHeaderLen {
+			return nil, drop(DropTruncated, "%d bytes, need an Ethernet header", len(b))
+		}
+		if binary.BigEndian.Uint16(b[12:]) == EtherTypeARP {
+			if _, err := o.ParseARP(b); err != nil {
+				return nil, err
+			}
+			return nil, drop(DropEtherType, "ARP, not RoCEv2 (Receive takes it)")
+		}
+		if [6]byte(b[0:6]) != o.Local.MAC {
+			return nil, drop(DropDstMAC, "Ethernet destination %x", b[0:6])
+		}
+	}
 	if len(b) < MinFrameLen {
 		return nil, drop(DropTruncated, "%d bytes, need at least %d", len(b), MinFrameLen)
 	}
@@ -153,6 +196,9 @@ func (o ParseOptions) Parse(b []byte) (*Frame, error) {
 		return nil, drop(DropIPLength, "IPv4 total length %d, but %d bytes after the Ethernet header", total, len(b)-IPv4Offset)
 	}
 	b = b[:end] // drop any minimum-frame padding
+	if o.Local != nil && [4]byte(ip[16:20]) != o.Local.IP {
+		return nil, drop(DropDstIP, "IPv4 destination %d.%d.%d.%d", ip[16], ip[17], ip[18], ip[19])
+	}
 	if ip[9] != IPProtocolUDP {
 		return nil, drop(DropIPProtocol, "protocol %d", ip[9])
 	}

@@ -13,7 +13,7 @@ var initialisms = map[string]bool{
 	"EQ": true, "EQE": true, "ID": true, "IRQ": true, "MAD": true, "MSIX": true, "MTU": true,
 	"NIC": true, "PI": true, "PSN": true, "QP": true, "QPN": true, "RQ": true, "SQ": true,
 	"WQE": true, "IOVA": true, "IP": true, "UDP": true, "ICRC": true, "MAC": true, "PMTU": true, "RTS": true, "MSI": true,
-	"RNR": true, "NAK": true, "AETH": true, "ACK": true,
+	"RNR": true, "NAK": true, "AETH": true, "ACK": true, "ARP": true,
 }
 
 // goName turns UPPER_SNAKE or lower_snake into Go's MixedCaps, honouring initialisms and their
