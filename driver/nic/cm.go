@@ -62,10 +62,11 @@ type CMConfig struct {
 type Event struct {
 	Type     regs.CMEvent
 	Conn     ConnID
-	Port     uint16     // the connection's local port
-	PeerIP   netip.Addr // the peer's address
-	PeerPort uint16     // REQUEST: the caller's source port
-	Reason   regs.CMRejReason
+	Port     uint16           // the connection's local port
+	PeerIP   netip.Addr       // the peer's address
+	PeerPort uint16           // REQUEST: the caller's source port
+	Reason   regs.CMRejReason // REJECTED, TIMED_OUT
+	Status   regs.CQEStatus   // CONN_ERROR: how the transport failed (the failed send's status)
 	PeerQPN  uint32
 	Data     []byte // the message's private data (IB CM sizes are fixed; see regs.EQE)
 }
@@ -364,6 +365,9 @@ func (c *CM) Poll() (Event, bool, error) {
 		Type: regs.CMEvent(e.Type()), Conn: ConnID(e.ConnID()), Port: e.Port(),
 		PeerIP: netip.AddrFrom4(ip), PeerPort: e.PeerPort(), Reason: regs.CMRejReason(e.Reason()),
 		PeerQPN: e.PeerQPN(), Data: append([]byte(nil), e.Pdata()[:min(int(e.PdataLen()), len(e.Pdata()))]...),
+	}
+	if ev.Type == regs.CMEventConnError {
+		ev.Status, ev.Reason = regs.CQEStatus(e.Reason()), 0
 	}
 	c.eqCI++
 	if err := c.nic.dev.Write32(0, regs.CMEQCI, uint32(c.eqCI)); err != nil {

@@ -9,7 +9,7 @@ import (
 )
 
 // ContractID is the CRC-32 of hw/regs/san_nic.yaml; the NIC reports its own copy in NICContractID.
-const ContractID = 0x7EEFF752
+const ContractID = 0x31362438
 
 // Block nic: Identity, build parameters, control and status of the whole NIC. Always the first block.
 const (
@@ -380,7 +380,7 @@ var Registers = []Register{
 	{Block: "nic", Name: "BLK_TYPE", Offset: 0x0000, Access: ReadOnly, Reset: 0x53414E43, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BLK_VERSION", Offset: 0x0004, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BLK_NEXT", Offset: 0x0008, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
-	{Block: "nic", Name: "CONTRACT_ID", Offset: 0x000C, Access: ReadOnly, Reset: 0x7EEFF752, ResetKnown: true, ResetParam: ""},
+	{Block: "nic", Name: "CONTRACT_ID", Offset: 0x000C, Access: ReadOnly, Reset: 0x31362438, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BUILD_DATA_WIDTH", Offset: 0x0010, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "DATA_WIDTH"},
 	{Block: "nic", Name: "BUILD_N_QP", Offset: 0x0014, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "N_QP"},
 	{Block: "nic", Name: "BUILD_CLK_KHZ", Offset: 0x0018, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "CLK_KHZ"},
@@ -828,6 +828,8 @@ const (
 	CMEventDisconnectRequest CMEvent = 5
 	// CMEventDisconnected: Our DISCONNECT completed: DREP received (or DREQs crossed, or no answer after the retries).
 	CMEventDisconnected CMEvent = 6
+	// CMEventConnError: The connection's transport failed (REASON: the CQEStatus of the failed send: RETRY_EXCEEDED, RNR_RETRY_EXCEEDED or a REMOTE_* error); the engines are stopped, a DREQ told the peer, and the number is free after TIMEWAIT. No other event follows for the connection.
+	CMEventConnError CMEvent = 7
 )
 
 // String returns the contract's name of the code.
@@ -845,12 +847,14 @@ func (v CMEvent) String() string {
 		return "DISCONNECT_REQUEST"
 	case CMEventDisconnected:
 		return "DISCONNECTED"
+	case CMEventConnError:
+		return "CONN_ERROR"
 	}
 	return fmt.Sprintf("CMEvent(%d)", uint64(v))
 }
 
 // CMEventValues lists the codes of CMEvent in the contract's order.
-var CMEventValues = []CMEvent{CMEventRequest, CMEventEstablished, CMEventRejected, CMEventTimedOut, CMEventDisconnectRequest, CMEventDisconnected}
+var CMEventValues = []CMEvent{CMEventRequest, CMEventEstablished, CMEventRejected, CMEventTimedOut, CMEventDisconnectRequest, CMEventDisconnected, CMEventConnError}
 
 // CMRejReason: IB CM reject reasons the NIC sends or that matter to sockets.
 type CMRejReason uint16
@@ -1293,7 +1297,7 @@ func (s EQE) PeerPort() uint16 { return binary.LittleEndian.Uint16(s[12:]) }
 // SetPeerPort sets the PEER_PORT field.
 func (s EQE) SetPeerPort(v uint16) { binary.LittleEndian.PutUint16(s[12:], v) }
 
-// Reason returns the REASON field: REJECTED: the IB CM reject reason; TIMED_OUT: 4.
+// Reason returns the REASON field: REJECTED: the IB CM reject reason; TIMED_OUT: 4; CONN_ERROR: the CQEStatus of the send that failed.
 func (s EQE) Reason() uint16 { return binary.LittleEndian.Uint16(s[14:]) }
 
 // SetReason sets the REASON field.

@@ -139,6 +139,13 @@ module san_cm_engine #(
     output wire [4:0]               m_ld_timeout,
     output wire [4:0]               m_ld_min_rnr_timer,
 
+    // Transport failures (san_completer): the connection entered the error state, with the
+    // CQEStatus of its failed send
+    input  wire [$clog2(N_QP)-1:0]  s_err_qpn,
+    input  wire [7:0]               s_err_status,
+    input  wire                     s_err_valid,
+    output wire                     s_err_ready,
+
     // MSI-X request of the event ring
     output wire [15:0]              m_msix_vector,
     output wire                     m_msix_valid,
@@ -194,7 +201,9 @@ localparam [3:0]
     C_REP_SENT = 4'd4,
     C_ESTAB = 4'd5,
     C_DREQ_SENT = 4'd6,
-    C_TIMEWAIT = 4'd7;
+    C_TIMEWAIT = 4'd7,
+    C_DREQ_ERR = 4'd8;      // DREQ sent after a transport failure: DREP, DREQ or retries end it
+                            // in TIMEWAIT without another event (CONN_ERROR was the host's)
 
 localparam [31:0] GSI_QKEY = 32'h8001_0000;
 
@@ -268,6 +277,27 @@ wire        eq_phase = ~|(eq_pi_reg & (16'd1 << cfg_eq_log));
 
 assign m_msix_vector = cfg_eq_vector;
 assign m_msix_valid = msix_valid_reg;
+
+// --- transport failures, queued (the completer reports each failed connection once per load) ---
+wire [QPN_W-1:0] err_qpn;
+wire [7:0]       err_status;
+wire             err_valid;
+reg              err_pop;
+reg [7:0]        f_status_reg = 8'd0;
+
+san_sync_fifo #(
+    .WIDTH(QPN_W + 8),
+    .DEPTH(16)
+) err_fifo_inst (
+    .clk(clk),
+    .rst(rst),
+    .s_data({s_err_qpn, s_err_status}),
+    .s_valid(s_err_valid),
+    .s_ready(s_err_ready),
+    .m_data({err_qpn, err_status}),
+    .m_valid(err_valid),
+    .m_ready(err_pop)
+);
 
 // --- receive: QP1 frames into the receive buffer ---------------------------------------------------
 reg [DATA_WIDTH-1:0] rxbuf [0:MAD_ROWS-1];
@@ -614,7 +644,9 @@ localparam [4:0]
     E_RESDATA = 5'd23, // command result: data
     E_FIN = 5'd24,     // write back, timers, counters
     E_ALLOC0 = 5'd25,  // the new number's context read is under way
-    E_CWAIT = 5'd26;   // command: the context read is under way
+    E_CWAIT = 5'd26,   // command: the context read is under way
+    E_FAIL = 5'd27,    // a transport failure: its context is being read
+    E_FDEC = 5'd28;    // decide on the failure
 
 reg [4:0] e_state = E_INIT;
 reg [QPN_W:0] init_cnt = 0;
@@ -999,6 +1031,9 @@ endtask
 reg [QPN_W-1:0] fl_pop_qpn;
 always @* fl_pop_qpn = fl_mem[fl_head];
 
+always @* err_pop = e_state == E_IDLE && !(rx_full_reg && !rx_done)
+    && !(en_reg && cfg_enable && cmd_ci_reg != cmd_pi_reg) && err_valid;
+
 always @(posedge clk) begin
     ctx_we <= 1'b0;
     mad_we <= 1'b0;
@@ -1079,6 +1114,11 @@ always @(posedge clk) begin
                 rd_row_reg <= 0;
                 rd_err_reg <= 1'b0;
                 e_state <= E_CHDR;
+            end else if (err_valid) begin
+                qpn_reg <= err_qpn;
+                ctx_ra <= err_qpn;
+                f_status_reg <= err_status;
+                e_state <= E_FAIL;
             end else if (tmr_fire) begin
                 qpn_reg <= tscan_reg;
                 ctx_ra <= tscan_reg;
@@ -1097,7 +1137,7 @@ always @(posedge clk) begin
                 tp_cnt <= 0;
                 tp_vld <= 1'b0;
             end
-            if (rx_full_reg && !rx_done || en_reg && cfg_enable && cmd_ci_reg != cmd_pi_reg || tmr_fire) begin
+            if (rx_full_reg && !rx_done || en_reg && cfg_enable && cmd_ci_reg != cmd_pi_reg || err_valid || tmr_fire) begin
                 // A job: the next round of the scan starts afresh.
                 tp_reg <= 1'b0;
                 tp_cnt <= 0;
@@ -1233,11 +1273,15 @@ always @(posedge clk) begin
                         end
                     end
                     M_DREQ: begin
-                        if (c_state == C_ESTAB || c_state == C_REP_SENT || c_state == C_DREQ_SENT) begin
-                            post_event(c_state == C_DREQ_SENT ? SAN_CM_EVENT_DISCONNECTED
-                                                         : SAN_CM_EVENT_DISCONNECT_REQUEST);
-                            ev_pdata(M_DREQ);
-                            a_load = c_state != C_DREQ_SENT;   // a DREQ sender stopped already
+                        if (c_state == C_ESTAB || c_state == C_REP_SENT || c_state == C_DREQ_SENT
+                                || c_state == C_DREQ_ERR) begin
+                            if (c_state != C_DREQ_ERR) begin
+                                post_event(c_state == C_DREQ_SENT ? SAN_CM_EVENT_DISCONNECTED
+                                                             : SAN_CM_EVENT_DISCONNECT_REQUEST);
+                                ev_pdata(M_DREQ);
+                            end
+                            // A DREQ sender stopped already.
+                            a_load = c_state != C_DREQ_SENT && c_state != C_DREQ_ERR;
                             a_rts = 1'b0;
                             c_state = C_TIMEWAIT;
                             mad_to_peer(M_DREP);
@@ -1250,7 +1294,10 @@ always @(posedge clk) begin
                         end
                     end
                     M_DREP: begin
-                        if (c_state == C_DREQ_SENT) begin
+                        if (c_state == C_DREQ_ERR) begin
+                            c_state = C_TIMEWAIT;
+                            arm(after(cfg_timewait));
+                        end else if (c_state == C_DREQ_SENT) begin
                             c_state = C_TIMEWAIT;
                             arm(after(cfg_timewait));
                             post_event(SAN_CM_EVENT_DISCONNECTED);
@@ -1576,8 +1623,8 @@ always @(posedge clk) begin
             a_ctxw = 1'b1;
             if (c_state == C_TIMEWAIT) begin
                 release_conn(1'b0);
-            end else if ((c_state == C_REQ_SENT || c_state == C_REP_SENT || c_state == C_DREQ_SENT)
-                    && c_retries != 4'd0) begin
+            end else if ((c_state == C_REQ_SENT || c_state == C_REP_SENT || c_state == C_DREQ_SENT
+                    || c_state == C_DREQ_ERR) && c_retries != 4'd0) begin
                 c_retries = c_retries - 4'd1;
                 a_resend = 1'b1;
                 a_dmac = c_rmac;
@@ -1595,12 +1642,14 @@ always @(posedge clk) begin
                 a_reason = SAN_CM_REJ_REASON_TIMEOUT;
                 post_event(SAN_CM_EVENT_TIMED_OUT);
                 e_reason = SAN_CM_REJ_REASON_TIMEOUT;
-            end else if (c_state == C_DREQ_SENT) begin
+            end else if (c_state == C_DREQ_SENT || c_state == C_DREQ_ERR) begin
                 st_timeout <= 1'b1;
+                if (c_state == C_DREQ_SENT) begin
+                    post_event(SAN_CM_EVENT_DISCONNECTED);
+                    e_reason = SAN_CM_REJ_REASON_TIMEOUT;
+                end
                 c_state = C_TIMEWAIT;
                 arm(after(cfg_timewait));
-                post_event(SAN_CM_EVENT_DISCONNECTED);
-                e_reason = SAN_CM_REJ_REASON_TIMEOUT;
             end else if (c_state == C_REQ_RCVD || c_state == C_MRA_SENT) begin
                 // A request the caller stopped repeating (its REJ withdrawing it lost): gone.
                 st_timeout <= 1'b1;
@@ -1612,6 +1661,34 @@ always @(posedge clk) begin
                 a_tmr = 2'd2;      // nothing to time in this state
             end
             e_state <= a_mad ? E_BUILD : a_resend ? E_SEND : a_eqe ? E_EQB : E_FIN;
+        end
+
+        // --- transport failures ---
+        E_FAIL: begin
+            e_state <= E_FDEC;
+        end
+
+        // An established connection (or one whose REP awaits its RTU: loaded already) whose
+        // transport failed: the host hears of it once (CONN_ERROR with the failed send's
+        // status), the engines stop, and the peer is told with a DREQ, as IB CM does on a
+        // transport error; then TIMEWAIT. A report for a connection in any other state (it was
+        // stopped meanwhile) changes nothing.
+        E_FDEC: begin
+            unpack(ctx_q);
+            if (c_state == C_ESTAB || c_state == C_REP_SENT) begin
+                a_ctxw = 1'b1;
+                c_state = C_DREQ_ERR;
+                c_retries = cfg_max_retries;
+                mad_to_peer(M_DREQ);
+                a_load = 1'b1;
+                a_rts = 1'b0;
+                arm(after(cfg_resp_timeout));
+                post_event(SAN_CM_EVENT_CONN_ERROR);
+                e_reason = {8'd0, f_status_reg};
+                e_state <= E_BUILD;
+            end else begin
+                e_state <= E_IDLE;
+            end
         end
 
         // --- the steps ---

@@ -24,6 +24,8 @@
 //   m_una_*     to the sq engine, no backpressure: the oldest unacknowledged PSN and the ring
 //               index of the oldest incomplete WQE, sent whenever an event changed either.
 //   m_cqe_*     send completions (wqe_index, status) to the CQ writer.
+//   m_err_*     one report per connection that enters the error state (its failed WQE's status),
+//               for the connection manager, which ends the connection; sent with the error CQE.
 //   s_query_*   the CSR block's state query; m_query_* answers {rts, err} the cycle after.
 //   stat_*      one-cycle pulses: retransmit timer expiries, PSN-sequence NAKs acted on with a
 //               retry, RNR NAKs acted on with a wait, ACK/NAKs ignored (stale, duplicate, unknown).
@@ -81,8 +83,9 @@
 // Progress resets retry_left, rnr_left and nak_done and restarts the retransmit timer (so it also
 // ends an RNR wait, as does a PSN-sequence NAK that acts). "Restart" means: on, deadline
 // now + 4 << timeout ticks (at most 2^31 - 1), if timeout != 0 and una != hw; else off. Go-back-N sends {idx = cidx, psn = cpsn, pkt = una - cpsn} after completion. An error
-// completes the oldest incomplete WQE (cidx) with its status, stops the timer, sends HOLD and
-// leaves the connection in err, where it ignores everything until a context load.
+// completes the oldest incomplete WQE (cidx) with its status, stops the timer, sends HOLD, reports
+// {qpn, status} on m_err (the connection manager ends the connection) and leaves the connection in
+// err, where it ignores everything until a context load.
 module san_completer #(
     // Connections; a power of two from 2 to 4096.
     parameter N_QP = 256,
@@ -153,6 +156,12 @@ module san_completer #(
     output wire [7:0]              m_cqe_status,
     output wire                    m_cqe_valid,
     input  wire                    m_cqe_ready,
+
+    // Transport failures to the connection manager
+    output wire [$clog2(N_QP)-1:0] m_err_qpn,
+    output wire [7:0]              m_err_status,
+    output wire                    m_err_valid,
+    input  wire                    m_err_ready,
 
     // State query from the CSR block
     input  wire [$clog2(N_QP)-1:0] s_query_qpn,
@@ -389,6 +398,8 @@ reg [QPN_W+64:0] rw_reg, rw_next;                // {qpn, hold, idx, psn, pkt}
 reg             una_valid_reg = 1'b0, una_valid_next;
 reg [QPN_W+39:0] una_reg, una_next;              // {qpn, psn, idx}
 reg             query_valid_reg = 1'b0;
+reg             err_valid_reg = 1'b0, err_valid_next;
+reg [QPN_W+7:0] err_reg, err_next;                // {qpn, status}
 reg             st_to_reg = 1'b0, st_to_next;
 reg             st_seq_reg = 1'b0, st_seq_next;
 reg             st_rnr_reg = 1'b0, st_rnr_next;
@@ -437,6 +448,8 @@ assign {m_rw_qpn, m_rw_hold, m_rw_idx, m_rw_psn, m_rw_pkt} = rw_reg;
 assign m_rw_valid = rw_valid_reg;
 assign {m_una_qpn, m_una_psn, m_una_idx} = una_reg;
 assign m_una_valid = una_valid_reg;
+assign {m_err_qpn, m_err_status} = err_reg;
+assign m_err_valid = err_valid_reg;
 assign m_query_rts = qst_q[0];
 assign m_query_err = qst_q[1];
 assign m_query_valid = query_valid_reg;
@@ -609,6 +622,7 @@ wire [7:0]       head_status = head[32:25];
 wire             head_done = !skip_reg && wk_cidx != wk_ridx && psn_le(head_end, wk_una);
 wire             head_cqe = head_sig || head_status != SAN_CQE_STATUS_OK;
 wire             rw_free = !rw_valid_reg || m_rw_ready;
+wire             err_free = !err_valid_reg || m_err_ready;
 wire             need_rw = gbn_reg || hold_reg || fail_reg;
 wire [15:0]      wk_cidx_next = wk_cidx + 16'd1;
 
@@ -646,6 +660,8 @@ always @* begin
     rw_next = rw_reg;
     una_valid_next = 1'b0;
     una_next = una_reg;
+    err_valid_next = err_valid_reg && !m_err_ready;
+    err_next = err_reg;
     st_to_next = 1'b0;
     st_seq_next = 1'b0;
     st_rnr_next = 1'b0;
@@ -797,7 +813,7 @@ always @* begin
                     ent_re = 1'b1;
                     ent_raddr = {op_qpn_reg, wk_cidx_next[WIN_W-1:0]};
                 end
-            end else if ((!need_rw || rw_free) && (!fail_reg || cqe_room)) begin
+            end else if ((!need_rw || rw_free) && (!fail_reg || (cqe_room && err_free))) begin
                 ctx_we = !skip_reg;
                 if (wk_una != e_una || wk_cidx != e_cidx) begin
                     una_valid_next = 1'b1;
@@ -806,6 +822,8 @@ always @* begin
                 if (fail_reg) begin
                     cqe_push = 1'b1;
                     cqe_in = {op_qpn_reg, wk_cidx, fail_status_reg};
+                    err_valid_next = 1'b1;
+                    err_next = {op_qpn_reg, fail_status_reg};
                 end
                 if (need_rw) begin
                     rw_valid_next = 1'b1;
@@ -855,6 +873,8 @@ always @(posedge clk) begin
     una_valid_reg <= una_valid_next;
     una_reg <= una_next;
     query_valid_reg <= s_query_valid && s_query_ready;
+    err_valid_reg <= err_valid_next;
+    err_reg <= err_next;
     st_to_reg <= st_to_next;
     st_seq_reg <= st_seq_next;
     st_rnr_reg <= st_rnr_next;
@@ -872,6 +892,7 @@ always @(posedge clk) begin
         rw_valid_reg <= 1'b0;
         una_valid_reg <= 1'b0;
         query_valid_reg <= 1'b0;
+        err_valid_reg <= 1'b0;
         st_to_reg <= 1'b0;
         st_seq_reg <= 1'b0;
         st_rnr_reg <= 1'b0;

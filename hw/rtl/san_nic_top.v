@@ -170,6 +170,9 @@ wire [4:0]       ctx_load_timeout, ctx_load_min_rnr_timer;
 wire [QPN_W-1:0] query_qpn;
 wire             query_valid, query_ready, query_rts, query_err, query_ans;
 wire             stat_timeout, stat_seq_nak, stat_rnr_nak, stat_ack_ignored;
+wire [QPN_W-1:0] tr_err_qpn;
+wire [7:0]       tr_err_status;
+wire             tr_err_valid, tr_err_ready;
 
 wire [QPN_W-1:0] db_sq_qpn, db_rq_qpn, db_cq_qpn;
 wire [15:0]      db_sq_pi, db_rq_pi, db_cq_ci;
@@ -683,6 +686,10 @@ san_completer #(
     .stat_timeout(stat_timeout),
     .stat_seq_nak(stat_seq_nak),
     .stat_rnr_nak(stat_rnr_nak),
+    .m_err_qpn(tr_err_qpn),
+    .m_err_status(tr_err_status),
+    .m_err_valid(tr_err_valid),
+    .m_err_ready(tr_err_ready),
     .stat_ack_ignored(stat_ack_ignored)
 );
 
@@ -1087,6 +1094,10 @@ san_cm_engine #(
     .m_msix_vector(cm_msix_vector),
     .m_msix_valid(cm_msix_valid),
     .m_msix_ready(cm_msix_ready),
+    .s_err_qpn(tr_err_qpn),
+    .s_err_status(tr_err_status),
+    .s_err_valid(tr_err_valid),
+    .s_err_ready(tr_err_ready),
     .stat_mad_tx(stat_cm_mad_tx),
     .stat_mad_rx(stat_cm_mad_rx),
     .stat_mad_drop(stat_cm_mad_drop),

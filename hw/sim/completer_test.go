@@ -140,6 +140,7 @@ type compConn struct {
 type compModel struct {
 	conns []compConn
 	cqes  []compCQE
+	errs  []compCQE // m_err reports: {qpn, status} (idx unused)
 	rws   []compRW
 	unas  []compUna
 	// Statistics the block must count, and coverage.
@@ -320,6 +321,7 @@ func (m *compModel) finish(q int, una uint32, cidx uint16, act compAct) {
 	switch {
 	case act.fail:
 		m.cqes = append(m.cqes, compCQE{qpn: q, idx: c.cidx, status: act.status})
+		m.errs = append(m.errs, compCQE{qpn: q, status: act.status})
 		c.err, c.ton = true, false
 		m.rws = append(m.rws, compRW{qpn: q, hold: true})
 		m.fails[act.status]++
@@ -368,7 +370,7 @@ type compBench struct {
 	inflight            compInFlight
 	toPulses            []uint64 // stat_timeout pulses not yet matched to a timer event
 	rwHeld              bool
-	hRW, hCQE           holdCheck
+	hRW, hCQE, hErr     holdCheck
 	live                map[int]bool
 	overdue             map[int]int
 	lastUna             map[int]compUna
@@ -376,6 +378,7 @@ type compBench struct {
 	// Observed.
 	rwLog                                 []compObsRW
 	cqeLog                                []compCQE
+	errLog                                []compCQE
 	unaLog                                []compUna
 	stTimeout, stSeq, stRNR, stIgn, nQuer int
 	timerEvents                           int
@@ -391,7 +394,7 @@ func newCompBench(t *testing.T, seed int64) *compBench {
 	t.Logf("seed %d", seed)
 	b := &compBench{t: t, d: dut.New(t, "san_completer"), rng: rand.New(rand.NewSource(seed)), m: newCompModel(),
 		live: map[int]bool{}, overdue: map[int]int{}, lastUna: map[int]compUna{},
-		hRW: holdCheck{name: "m_rw"}, hCQE: holdCheck{name: "m_cqe"}}
+		hRW: holdCheck{name: "m_rw"}, hCQE: holdCheck{name: "m_cqe"}, hErr: holdCheck{name: "m_err"}}
 	require.EqualValues(t, compRst, b.d.Cycles(), "reset cycles")
 	// The reset sweep: nothing is taken until every connection is out of RTS.
 	for i := 0; i < compNQP+4 && b.d.Get("ctx_load_ready") == 0; i++ {
@@ -440,6 +443,10 @@ func (b *compBench) cycle() {
 	cqeReady := rng.Intn(100) >= b.stall
 	d.Set("m_rw_ready", b2u(rwReady))
 	d.Set("m_cqe_ready", b2u(cqeReady))
+	// The CM takes failure reports when the CQ writer takes CQEs (no draw of its own, so the
+	// seeds' streams stay as they were).
+	errReady := cqeReady
+	d.Set("m_err_ready", b2u(errReady))
 	d.Set("ctx_load_en", 0)
 	d.Eval()
 	idle := b.idleNow()
@@ -481,15 +488,9 @@ func (b *compBench) cycle() {
 		b.onRW(rw)
 	}
 
-	cqeValid := d.Get("m_cqe_valid") == 1
-	cqe := compCQE{qpn: int(d.Get("m_cqe_qpn")), idx: uint16(d.Get("m_cqe_wqe_index")), status: uint8(d.Get("m_cqe_status"))}
-	b.hCQE.check(t, c, cqeValid, cqeReady, fmt.Append(nil, cqe))
-	if cqeValid && cqeReady {
-		require.NotEmpty(t, m.cqes, "cycle %d: unexpected CQE %+v", c, cqe)
-		require.Equal(t, m.cqes[0], cqe, "cycle %d: CQE", c)
-		m.cqes = m.cqes[1:]
-		b.cqeLog = append(b.cqeLog, cqe)
-	}
+	b.out("m_cqe", c, cqeReady, &m.cqes, &b.cqeLog, &b.hCQE)
+	// A failure report goes out with its error CQE, once per connection and load.
+	b.out("m_err", c, errReady, &m.errs, &b.errLog, &b.hErr)
 
 	if d.Get("m_una_valid") == 1 {
 		u := compUna{qpn: int(d.Get("m_una_qpn")), psn: uint32(d.Get("m_una_psn")), idx: uint16(d.Get("m_una_idx"))}
@@ -611,11 +612,29 @@ func (b *compBench) cycle() {
 	}
 }
 
+// out checks output port (m_cqe or m_err: {qpn, wqe_index, status}, m_err without an index) in
+// cycle c against the model's next expected value, and logs what was taken.
+func (b *compBench) out(port string, c uint64, ready bool, exp, log *[]compCQE, h *holdCheck) {
+	t, d := b.t, b.d
+	valid := d.Get(port+"_valid") == 1
+	v := compCQE{qpn: int(d.Get(port + "_qpn")), status: uint8(d.Get(port + "_status"))}
+	if port == "m_cqe" {
+		v.idx = uint16(d.Get("m_cqe_wqe_index"))
+	}
+	h.check(t, c, valid, ready, fmt.Append(nil, v))
+	if valid && ready {
+		require.NotEmpty(t, *exp, "cycle %d: unexpected %s %+v", c, port, v)
+		require.Equal(t, (*exp)[0], v, "cycle %d: %s", c, port)
+		*exp = (*exp)[1:]
+		*log = append(*log, v)
+	}
+}
+
 func (b *compBench) quiet() bool {
 	return len(b.recs) == 0 && len(b.acks) == 0 && len(b.loads) == 0 && len(b.queries) == 0 && b.expQuery == nil &&
 		len(b.toPulses) == 0 &&
-		len(b.m.rws) == 0 && len(b.m.cqes) == 0 && len(b.m.unas) == 0 && !b.rwHeld &&
-		b.d.Get("m_rw_valid") == 0 && b.d.Get("m_cqe_valid") == 0 && b.idleNow()
+		len(b.m.rws) == 0 && len(b.m.cqes) == 0 && len(b.m.unas) == 0 && len(b.m.errs) == 0 && !b.rwHeld &&
+		b.d.Get("m_rw_valid") == 0 && b.d.Get("m_cqe_valid") == 0 && b.d.Get("m_err_valid") == 0 && b.idleNow()
 }
 
 // settle runs until every input is taken and every expected output is out, then a few cycles
@@ -945,6 +964,7 @@ func TestCompleterRetryExhaustion(t *testing.T) {
 			}
 			assert.True(t, rw[retry].hold, "hold after the last")
 			assert.Equal(t, []compCQE{{q, 0, stRetryExc}}, cqe, "the oldest WQE fails")
+			assert.Equal(t, []compCQE{{qpn: q, status: stRetryExc}}, b.errLog, "one failure report for the CM")
 			assert.Equal(t, int(retry)+1, b.stTimeout, "timeouts")
 			// Each expiry 8 ticks after the previous event (the ACK, then each retry), within the
 			// tick phase and the scan.
