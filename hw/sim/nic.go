@@ -83,8 +83,12 @@ type NIC struct {
 	lib *library
 	clk *clock
 	fab *Fabric // nil for a NIC on its own clock
-	mem *hostMemory
-	dma *iova.Allocator
+	// cable, when plugged (guarded by clk.mu), takes the frames the NIC transmits; txBuf is
+	// the buffer they are popped through.
+	cable *Cable
+	txBuf []byte
+	mem   *hostMemory
+	dma   *iova.Allocator
 
 	barSize uint64 // read from BUILD_BAR0_SIZE at Open
 	vectors int    // read from BUILD_N_MSIX at Open
@@ -339,9 +343,22 @@ func popAll(pop func([]byte) (*Frame, error)) ([]Frame, error) {
 	}
 }
 
-// collectLocked moves MSI-X requests from the model to the pending counts.
+// collectLocked moves MSI-X requests from the model to the pending counts, and the frames the
+// NIC transmitted to its cable, if it has one.
 // Preconditions: n.clk.mu is held; n.model is not nil.
 func (n *NIC) collectLocked() {
+	if n.cable != nil {
+		if n.txBuf == nil {
+			n.txBuf = make([]byte, 16384)
+		}
+		for {
+			f, err := n.model.txPop(n.txBuf)
+			if f == nil || err != nil {
+				break
+			}
+			n.cable.takeLocked([]Frame{*f})
+		}
+	}
 	for {
 		v, ok := n.model.msixPop()
 		if !ok {
@@ -603,12 +620,16 @@ func (n *NIC) Close() error {
 		n.clk.mu.Unlock()
 		return nil
 	}
+	cable := n.cable
 	n.closeLocked()
 	// A NIC's own clock ends with it; a fabric's with the fabric.
 	stop := n.fab == nil && n.clk.stopLocked()
 	n.clk.mu.Unlock()
 	if stop {
 		<-n.clk.done
+	}
+	if cable != nil {
+		_ = cable.Close()
 	}
 	return nil
 }
