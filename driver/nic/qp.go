@@ -126,6 +126,7 @@ type QP struct {
 	rqPI, rqCI uint16
 	cqCI       uint16
 	sends      []postedSend // per SQ slot: what was posted there
+	recvs      []uint64     // per RQ slot: the WRID posted there
 	loaded     bool
 }
 
@@ -188,7 +189,7 @@ func (n *NIC) NewQP(cfg QPConfig) (*QP, error) {
 	if err != nil || cfg.CQEntries < need {
 		return nil, fmt.Errorf("new qp: completion queue of %d: %w: need a power of two >= %d", cfg.CQEntries, ErrInvalid, need)
 	}
-	q := &QP{nic: n, num: -1, cfg: cfg, sends: make([]postedSend, 1<<sqLog)}
+	q := &QP{nic: n, num: -1, cfg: cfg, sends: make([]postedSend, 1<<sqLog), recvs: make([]uint64, 1<<rqLog)}
 	for _, r := range []struct {
 		r     *ring
 		log   uint
@@ -383,6 +384,7 @@ func (q *QP) PostRecv(wrs ...RecvWR) error {
 		w.SetWrID(wr.WRID)
 		w.SetAddr(wr.Addr)
 		w.SetLength(wr.Length)
+		q.recvs[int(q.rqPI)&(q.rq.size()-1)] = wr.WRID
 		q.rqPI++
 	}
 	return q.doorbell(regs.DoorbellRQPI, uint32(q.rqPI))
@@ -427,7 +429,9 @@ func (q *QP) Poll(max int) ([]Completion, error) {
 
 // retire frees the ring entries a completion accounts for: a receive frees one (the oldest); a
 // send frees its own entry and the unsignaled ones posted before it, which completed silently,
-// and gets its WRID and length from the driver's record of the slot.
+// and gets its WRID and length from the driver's record of the slot. Both take the WRID from
+// the driver's record, so a FLUSHED completion (which the NIC makes without reading the WQE:
+// a stopped connection's, one per posted WQE, signaled or not) carries it as any other does.
 func (q *QP) retire(c *Completion) error {
 	switch c.Opcode {
 	case regs.CQEOpcodeRecv:
@@ -435,6 +439,7 @@ func (q *QP) retire(c *Completion) error {
 			return fmt.Errorf("qp %d: %w: receive completion for WQE %d, expected %d (%d posted)",
 				q.num, ErrCompletion, c.WQEIndex, q.rqCI, q.rqPI-q.rqCI)
 		}
+		c.WRID = q.recvs[int(q.rqCI)&(q.rq.size()-1)]
 		q.rqCI++
 	case regs.CQEOpcodeSend:
 		if c.WQEIndex-q.sqCI >= q.sqPI-q.sqCI {

@@ -25,7 +25,9 @@ const pastTimers = 600_000
 // the failed send's CQE; it stops the connection, tells the peer with a DREQ (lost on a dead
 // link: its retries give up), and frees the number after TIMEWAIT for a new connection. After
 // the failure the NIC touches none of the connection's buffers: they are freed, the clock runs
-// past every old timer, and the DMA guard (checked at cleanup) saw nothing.
+// past every old timer, and the DMA guard (checked at cleanup) saw nothing. Every WQE posted on
+// the connection has completed by the time the event is read: the failed send with its error,
+// the sends behind it and every receive FLUSHED, each with its WR ID.
 func TestCMTransportFailure(t *testing.T) {
 	const seed = 0x13
 	for _, tc := range []struct {
@@ -69,11 +71,23 @@ func TestCMTransportFailure(t *testing.T) {
 			require.Equal(t, regs.CMEventConnError, ev.Type, "event %+v", ev)
 			assert.Equal(t, ida, ev.Conn)
 			assert.Equal(t, tc.status, ev.Status, "the cause")
-			got, err := waitCQ(ctx, qa, 1)
+			// The event is the drain point: every completion is in the CQ already.
+			got, err := qa.Poll(16)
 			require.NoError(t, err)
-			require.Len(t, got, 1)
-			assert.Equal(t, tc.status, got[0].Status, "the failed send")
-			assert.Equal(t, uint64(0), got[0].WRID, "the oldest send fails")
+			sends, recvs := splitCompletions(got)
+			require.Len(t, sends, 3, "every send completed: %+v", got)
+			require.Len(t, recvs, 2, "every receive completed: %+v", got)
+			assert.Equal(t, tc.status, sends[0].Status, "the failed send")
+			assert.Equal(t, uint64(0), sends[0].WRID, "the oldest send fails")
+			for i, c := range sends[1:] {
+				assert.Equal(t, regs.CQEStatusFlushed, c.Status, "send %d", i+1)
+				assert.Equal(t, uint64(i+1), c.WRID, "sends flushed in order")
+			}
+			for i, c := range recvs {
+				assert.Equal(t, regs.CQEStatusFlushed, c.Status, "receive %d", i)
+				assert.Equal(t, uint64(100+i), c.WRID, "receives flushed in order")
+			}
+			assert.Equal(t, [2]int{0, 0}, outstanding(qa), "nothing left posted")
 			st, err := qa.State()
 			require.NoError(t, err)
 			assert.False(t, st.RTS, "the connection's engines are stopped")
@@ -113,6 +127,96 @@ func TestCMTransportFailure(t *testing.T) {
 				}
 			}
 			assert.True(t, reused, "connection number %d handed out again", ida.Num())
+		})
+	}
+}
+
+// splitCompletions separates send from receive completions, each kind in CQ order.
+func splitCompletions(cs []nic.Completion) (sends, recvs []nic.Completion) {
+	for _, c := range cs {
+		if c.Opcode == regs.CQEOpcodeRecv {
+			recvs = append(recvs, c)
+		} else {
+			sends = append(sends, c)
+		}
+	}
+	return sends, recvs
+}
+
+func outstanding(q *nic.QP) [2]int {
+	s, r := q.Outstanding()
+	return [2]int{s, r}
+}
+
+// TestCMStopFlushes: a connection stopped by a DREQ from the peer or by a local DISCONNECT
+// completes every WQE still posted on it with FLUSHED (WR IDs as posted, in order) by the event
+// that reports the stop (DISCONNECT_REQUEST, DISCONNECTED), and then makes no DMA for it: its
+// buffers are freed, the clock runs past every timer, and the DMA guard saw nothing. A waiter
+// armed on the CQ before the stop is woken by the flush.
+func TestCMStopFlushes(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		local bool // the local side disconnects; else the peer does
+	}{
+		{"dreq from the peer", false},
+		{"local disconnect", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), safety)
+			defer cancel()
+			p := newCMPair(t, pairConfig{seed: 0x21}, failCM)
+			// The peer posts no receive: the sends wait out RNR NAKs for ever (RNR retry 7).
+			p.tr = nic.Transport{RetryCount: 3, RNRRetry: 7, Timeout: 10, MinRNRTimer: 1}
+			require.NoError(t, p.cms[1].Listen(6008, 4))
+			qa, _, ida, idb := p.dial(t, 6008, nil, nil)
+
+			src := alloc(t, p.hs[0], 2*1024)
+			rcv := alloc(t, p.hs[0], 3*1024)
+			for i := 0; i < 3; i++ {
+				require.NoError(t, qa.PostRecv(nic.RecvWR{WRID: uint64(100 + i), Addr: rcv.IOVA + uint64(i*1024), Length: 1024}))
+			}
+			require.NoError(t, qa.PostSend(nic.SendWR{WRID: 1, Addr: src.IOVA, Length: 1024, Signaled: true},
+				nic.SendWR{WRID: 2, Addr: src.IOVA + 1024, Length: 1024}))
+
+			// A waiter armed on the CQ before the stop: the flush's CQEs wake it.
+			woke := make(chan error, 1)
+			require.NoError(t, qa.Arm())
+			go func() { _, err := p.hs[0].dev.WaitInterrupt(ctx, qa.Vector()); woke <- err }()
+
+			var ev nic.Event
+			if tc.local {
+				require.NoError(t, p.cms[0].Disconnect(ida, nil))
+				ev = p.event(t, 0, regs.CMEventDisconnected)
+				p.event(t, 1, regs.CMEventDisconnectRequest)
+			} else {
+				require.NoError(t, p.cms[1].Disconnect(idb, nil))
+				ev = p.event(t, 0, regs.CMEventDisconnectRequest)
+				p.event(t, 1, regs.CMEventDisconnected)
+			}
+			assert.Equal(t, ida, ev.Conn)
+			require.NoError(t, <-woke, "the armed waiter woke")
+
+			got, err := qa.Poll(16)
+			require.NoError(t, err)
+			sends, recvs := splitCompletions(got)
+			require.Len(t, sends, 2, "every send flushed: %+v", got)
+			require.Len(t, recvs, 3, "every receive flushed: %+v", got)
+			for i, c := range sends {
+				assert.Equal(t, regs.CQEStatusFlushed, c.Status, "send %d", i)
+				assert.Equal(t, uint64(i+1), c.WRID, "send %d", i)
+			}
+			for i, c := range recvs {
+				assert.Equal(t, regs.CQEStatusFlushed, c.Status, "receive %d", i)
+				assert.Equal(t, uint64(100+i), c.WRID, "receive %d", i)
+			}
+			assert.Equal(t, [2]int{0, 0}, outstanding(qa), "nothing left posted")
+
+			require.NoError(t, p.hs[0].dev.FreeDMA(src))
+			require.NoError(t, p.hs[0].dev.FreeDMA(rcv))
+			require.NoError(t, p.fab.Step(pastTimers))
+			got, err = qa.Poll(16)
+			require.NoError(t, err)
+			assert.Empty(t, got, "no CQE after the flush")
 		})
 	}
 }

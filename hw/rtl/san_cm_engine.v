@@ -138,6 +138,12 @@ module san_cm_engine #(
     output wire [2:0]               m_ld_rnr_retry,
     output wire [4:0]               m_ld_timeout,
     output wire [4:0]               m_ld_min_rnr_timer,
+    // A stop (rts = 0) flushes the connection's posted WQEs; the engines' end markers come back
+    // through the CQ writer as s_flushed pulses (two: send side and receive side) once every
+    // flushed CQE before them is out
+    output wire                     m_ld_flush,
+    input  wire [$clog2(N_QP)-1:0]  s_flushed_qpn,
+    input  wire                     s_flushed_valid,
 
     // Transport failures (san_completer): the connection entered the error state, with the
     // CQEStatus of its failed send
@@ -701,6 +707,8 @@ reg        wr_res_reg = 1'b0;     // the data is the command result
 reg [ROW_W-1:0] wr_row_reg;
 reg        ld_valid_reg = 1'b0;
 reg        ld_issued = 1'b0;
+// End-of-flush pulses seen for the connection since its stop was issued (the event waits for 2).
+reg [1:0]  fl_seen = 2'd0;
 wire [63:0] res_addr = cfg_cmdq_base + {39'd0, (cmd_ci_reg - 16'd1) & cmd_mask, 9'd0} + 64'd504;
 // The sender must not be streaming the slot being rebuilt.
 wire tx_busy_slot = tx_data_reg && tx_slot_reg == a_slot;
@@ -724,6 +732,7 @@ wire wr_beat = m_axis_dma_wr_tvalid && m_axis_dma_wr_tready;
 assign m_ld_valid = ld_valid_reg;
 assign m_ld_qpn = qpn_reg;
 assign m_ld_rts = a_rts;
+assign m_ld_flush = !a_rts;
 assign m_ld_dest_qpn = c_rqpn;
 assign m_ld_dmac = c_rmac;
 assign m_ld_dip = c_rip;
@@ -1082,6 +1091,7 @@ always @(posedge clk) begin
     end
     if (wr_prime_reg) wr_prime_reg <= 1'b0;
     if (ld_valid_reg && m_ld_ready) ld_valid_reg <= 1'b0;
+    if (s_flushed_valid && s_flushed_qpn == qpn_reg && fl_seen != 2'd2) fl_seen <= fl_seen + 2'd1;
 
     case (e_state)
         E_INIT: begin
@@ -1721,7 +1731,10 @@ always @(posedge clk) begin
             if (!ld_valid_reg && !ld_issued) begin
                 ld_valid_reg <= 1'b1;
                 ld_issued <= 1'b1;
-            end else if (ld_issued && !ld_valid_reg) begin
+                fl_seen <= 2'd0;
+            end else if (ld_issued && !ld_valid_reg && (a_rts || fl_seen == 2'd2)) begin
+                // A stop goes on (MAD, event) only once both flushes have drained: the event is
+                // the point after which the connection's CQEs are all in host memory.
                 ld_issued <= 1'b0;
                 e_state <= (a_mad || a_resend) ? E_SEND : a_eqe ? E_EQB : a_res ? E_RESREQ : E_FIN;
             end
@@ -1836,6 +1849,7 @@ always @(posedge clk) begin
         l_valid <= {N_LISTEN{1'b0}};
         ld_valid_reg <= 1'b0;
         ld_issued <= 1'b0;
+        fl_seen <= 2'd0;
         msix_valid_reg <= 1'b0;
         eq_armed_reg <= 1'b0;
         cmd_pi_reg <= 16'd0;

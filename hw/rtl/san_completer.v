@@ -16,6 +16,10 @@
 //               end_psn = the PSN after the packet; on the last (s_rec_last) also the WQE's ring
 //               index, first PSN, signaled flag and completion status (a WQE that sends nothing,
 //               e.g. BAD_WQE, is one record with last = 1 and end_psn = first_psn).
+//               flush = 1: a stopped connection's flush (after a load with ctx_load_flush, from the
+//               oldest incomplete WQE to the producer index): with last = 1, a FLUSHED CQE for idx
+//               at once (whatever the state); with last = 0, the end of the flush, passed on as
+//               an end marker (m_cqe_flush) behind every CQE before it.
 //   s_ack_*     AETH of each ACK/NAK received for a connection in RTS (PSN and syndrome; the MSN
 //               is not needed: the PSN says everything an in-order sender needs).
 //   m_rw_*      to the sq engine: hold = 0: drop what is in flight and send again from packet pkt
@@ -23,7 +27,7 @@
 //               flight and send nothing until the next command.
 //   m_una_*     to the sq engine, no backpressure: the oldest unacknowledged PSN and the ring
 //               index of the oldest incomplete WQE, sent whenever an event changed either.
-//   m_cqe_*     send completions (wqe_index, status) to the CQ writer.
+//   m_cqe_*     send completions (wqe_index, status) to the CQ writer; flush: an end marker.
 //   m_err_*     one report per connection that enters the error state (its failed WQE's status),
 //               for the connection manager, which ends the connection; sent with the error CQE.
 //   s_query_*   the CSR block's state query; m_query_* answers {rts, err} the cycle after.
@@ -83,7 +87,8 @@
 // Progress resets retry_left, rnr_left and nak_done and restarts the retransmit timer (so it also
 // ends an RNR wait, as does a PSN-sequence NAK that acts). "Restart" means: on, deadline
 // now + 4 << timeout ticks (at most 2^31 - 1), if timeout != 0 and una != hw; else off. Go-back-N sends {idx = cidx, psn = cpsn, pkt = una - cpsn} after completion. An error
-// completes the oldest incomplete WQE (cidx) with its status, stops the timer, sends HOLD, reports
+// completes the oldest incomplete WQE (cidx) with its status and moves cidx past it (m_una says so,
+// so a flush starts after it), stops the timer, sends HOLD, reports
 // {qpn, status} on m_err (the connection manager ends the connection) and leaves the connection in
 // err, where it ignores everything until a context load.
 module san_completer #(
@@ -124,6 +129,7 @@ module san_completer #(
     input  wire [23:0]             s_rec_end_psn,
     input  wire                    s_rec_signaled,
     input  wire [7:0]              s_rec_status,
+    input  wire                    s_rec_flush,
     input  wire                    s_rec_valid,
     output wire                    s_rec_ready,
 
@@ -154,6 +160,7 @@ module san_completer #(
     output wire [$clog2(N_QP)-1:0] m_cqe_qpn,
     output wire [15:0]             m_cqe_wqe_index,
     output wire [7:0]              m_cqe_status,
+    output wire                    m_cqe_flush,
     output wire                    m_cqe_valid,
     input  wire                    m_cqe_ready,
 
@@ -405,15 +412,15 @@ reg             st_seq_reg = 1'b0, st_seq_next;
 reg             st_rnr_reg = 1'b0, st_rnr_next;
 reg             st_ign_reg = 1'b0, st_ign_next;
 
-// Completions, queued for the CQ writer: {qpn, wqe_index, status}.
-localparam integer CQE_W = QPN_W + 24;
+// Completions, queued for the CQ writer: {qpn, wqe_index, status, end of a flush}.
+localparam integer CQE_W = QPN_W + 25;
 
 reg              cqe_push;
 reg [CQE_W-1:0]  cqe_in;
 wire             cqe_room;
 wire [CQE_W-1:0] cqe_out;
 
-assign {m_cqe_qpn, m_cqe_wqe_index, m_cqe_status} = cqe_out;
+assign {m_cqe_qpn, m_cqe_wqe_index, m_cqe_status, m_cqe_flush} = cqe_out;
 
 san_sync_fifo #(
     .WIDTH(CQE_W),
@@ -436,7 +443,8 @@ wire idle = state_reg == ST_IDLE;
 wire scan_due = evc_reg >= SCAN_EVERY[EVC_W-1:0];
 wire fire_tmr = idle && !ctx_load_en && scan_vld_reg && e_expired;
 wire can_take = idle && !ctx_load_en && !fire_tmr && !scan_due;
-wire take_rec = can_take && s_rec_valid;
+// A flush record is a CQE (or end marker) at once: it needs room in the CQE FIFO.
+wire take_rec = can_take && s_rec_valid && (!s_rec_flush || cqe_room);
 wire take_ack = can_take && !s_rec_valid && s_ack_valid;
 
 assign ctx_load_ready = idle;
@@ -678,7 +686,7 @@ always @* begin
     ent_waddr = {op_qpn_reg, e_ridx[WIN_W-1:0]};
     ent_wdata = {op_status_reg, op_sig_reg, op_psn_reg};
     cqe_push = 1'b0;
-    cqe_in = {op_qpn_reg, wk_cidx, head_status};
+    cqe_in = {op_qpn_reg, wk_cidx, head_status, 1'b0};
 
     case (state_reg)
         // Every connection to not-RTS, one per cycle.
@@ -732,7 +740,11 @@ always @* begin
                 op_last_next = s_rec_last;
                 op_sig_next = s_rec_signaled;
                 op_status_next = s_rec_status;
-                if (take_rec || take_ack) begin
+                if (take_rec && s_rec_flush) begin
+                    // A flushed WQE or the flush's end: no context involved.
+                    cqe_push = 1'b1;
+                    cqe_in = {s_rec_qpn, s_rec_idx, SAN_CQE_STATUS_FLUSHED, !s_rec_last};
+                end else if (take_rec || take_ack) begin
                     ctx_re = 1'b1;
                     ctx_raddr = take_rec ? s_rec_qpn : s_ack_qpn;
                     op_kind_next = take_rec ? OP_REC : OP_ACK;
@@ -821,7 +833,11 @@ always @* begin
                 end
                 if (fail_reg) begin
                     cqe_push = 1'b1;
-                    cqe_in = {op_qpn_reg, wk_cidx, fail_status_reg};
+                    cqe_in = {op_qpn_reg, wk_cidx, fail_status_reg, 1'b0};
+                    // The failed WQE is complete: a flush starts after it.
+                    ctx_wdata[C_CIDX +: 16] = wk_cidx_next;
+                    una_valid_next = 1'b1;
+                    una_next = {op_qpn_reg, wk_una, wk_cidx_next};
                     err_valid_next = 1'b1;
                     err_next = {op_qpn_reg, fail_status_reg};
                 end

@@ -26,6 +26,13 @@
 // m_overrun_valid pulse, two cycles after it was taken. Doorbells for a CQ in reset are taken and
 // ignored. ctx_load_ready is low only while an operation is in ST_LOOK (one cycle) and during the
 // reset sweep. Records already queued when their CQ is reloaded are still written.
+//
+// Flushing (a connection manager's stop, ctx_load_flush): the load leaves the CQ as it is (base,
+// indices, armed, vector), so the flushed completions that follow are written and a waiter armed
+// on the CQ gets its interrupt; the next load without flush resets it. An end-of-flush request
+// (s_cqe*_flush) writes nothing: it pulses m_flushed_valid with its connection once every record
+// taken before it has left (its CQE's request and data handed to the DMA mux), so a write the
+// manager makes after the pulse lands after them.
 module san_cq_writer #(
     // DMA write data width in bits: 64, 128 or 256 (a CQE is then 4, 2 or 1 beats).
     parameter DATA_WIDTH = 64,
@@ -43,6 +50,7 @@ module san_cq_writer #(
     input  wire [63:0]             ctx_load_cq_base,
     input  wire [4:0]              ctx_load_cq_log,
     input  wire [15:0]             ctx_load_cq_vector,
+    input  wire                    ctx_load_flush,
 
     // CQ doorbells: new consumer index, and arm (bit 31 of the doorbell write)
     input  wire [$clog2(N_QP)-1:0] s_db_qpn,
@@ -59,6 +67,7 @@ module san_cq_writer #(
     input  wire [7:0]              s_cqe0_status,
     input  wire [15:0]             s_cqe0_wqe_index,
     input  wire                    s_cqe0_solicited,
+    input  wire                    s_cqe0_flush,
     input  wire                    s_cqe0_valid,
     output wire                    s_cqe0_ready,
 
@@ -70,6 +79,7 @@ module san_cq_writer #(
     input  wire [7:0]              s_cqe1_status,
     input  wire [15:0]             s_cqe1_wqe_index,
     input  wire                    s_cqe1_solicited,
+    input  wire                    s_cqe1_flush,
     input  wire                    s_cqe1_valid,
     output wire                    s_cqe1_ready,
 
@@ -90,7 +100,11 @@ module san_cq_writer #(
     input  wire                    m_msix_ready,
 
     // One pulse per CQE dropped (CQ full or in reset)
-    output wire                    m_overrun_valid
+    output wire                    m_overrun_valid,
+
+    // End of a connection's flush: every CQE before its end marker is out (one-cycle pulse)
+    output wire [$clog2(N_QP)-1:0] m_flushed_qpn,
+    output wire                    m_flushed_valid
 );
 
 `include "san_regs.vh"
@@ -190,6 +204,7 @@ reg [7:0]  op_opcode_reg, op_opcode_next;
 reg [7:0]  op_status_reg, op_status_next;
 reg [15:0] op_index_reg, op_index_next;
 reg        op_sol_reg, op_sol_next;
+reg        op_flush_reg, op_flush_next;     // an end-of-flush marker
 reg [15:0] op_ci_reg, op_ci_next;
 reg        op_arm_reg, op_arm_next;
 
@@ -207,13 +222,15 @@ localparam integer R_ADDR = R_INDEX + 16;
 localparam integer R_VEC = R_ADDR + 64;
 localparam integer R_MSIX = R_VEC + 16;
 localparam integer R_DATA = R_MSIX + 1;
+localparam integer R_FLUSH = R_DATA + 1;
 
-localparam integer REC_W = R_DATA + 1;
+localparam integer REC_W = R_FLUSH + 1;
 
 reg              rec_valid;
 reg              rec_data;
 reg              rec_msix;
-wire [REC_W-1:0] rec = {rec_data, rec_msix, e_vector, e_addr, op_index_reg, op_wr_id_reg, op_byte_len_reg,
+reg              rec_flush;
+wire [REC_W-1:0] rec = {rec_flush, rec_data, rec_msix, e_vector, e_addr, op_index_reg, op_wr_id_reg, op_byte_len_reg,
     op_qpn_reg, op_opcode_reg, op_status_reg, op_sol_reg, e_phase};
 wire             rec_room;
 
@@ -267,6 +284,7 @@ always @* begin
     op_opcode_next = op_opcode_reg;
     op_status_next = op_status_reg;
     op_sol_next = op_sol_reg;
+    op_flush_next = op_flush_reg;
     op_ci_next = op_ci_reg;
     op_arm_next = op_arm_reg;
 
@@ -279,6 +297,7 @@ always @* begin
     rec_valid = 1'b0;
     rec_data = 1'b0;
     rec_msix = 1'b0;
+    rec_flush = 1'b0;
 
     case (state_reg)
         // Every CQ to reset, one entry per cycle.
@@ -293,7 +312,7 @@ always @* begin
         end
         // Take a context load, or start a doorbell or CQE by reading its CQ.
         ST_IDLE: begin
-            if (ctx_load_en) begin
+            if (ctx_load_en && !ctx_load_flush) begin
                 tbl_we = 1'b1;
                 tbl_waddr = ctx_load_qpn;
                 tbl_wdata = {TBL_W{1'b0}};
@@ -327,6 +346,7 @@ always @* begin
                     op_status_next = s_cqe1_status;
                     op_index_next = s_cqe1_wqe_index;
                     op_sol_next = s_cqe1_solicited;
+                    op_flush_next = s_cqe1_flush;
                 end else begin
                     tbl_raddr = s_cqe0_qpn;
                     op_qpn_next = s_cqe0_qpn;
@@ -336,6 +356,7 @@ always @* begin
                     op_status_next = s_cqe0_status;
                     op_index_next = s_cqe0_wqe_index;
                     op_sol_next = s_cqe0_solicited;
+                    op_flush_next = s_cqe0_flush;
                 end
             end
         end
@@ -357,6 +378,10 @@ always @* begin
                         end
                     end
                 end
+            end else if (op_flush_reg) begin
+                // End of a flush: a record that only marks its place in the output order.
+                rec_valid = 1'b1;
+                rec_flush = 1'b1;
             end else if (!e_rts || e_full) begin
                 // CQE for a CQ in reset or full: dropped.
                 overrun_next = 1'b1;
@@ -378,6 +403,7 @@ end
 
 // --- output: CQE writes and interrupts ----------------------------------------------------------
 
+wire             h_flush = head[R_FLUSH];
 wire             h_data = head[R_DATA];
 wire             h_msix = head[R_MSIX];
 wire [15:0]      h_vector = head[R_VEC +: 16];
@@ -453,7 +479,14 @@ san_sync_fifo #(
     .m_ready(m_msix_ready)
 );
 
+reg flushed_valid_reg = 1'b0;
+reg [QPN_W-1:0] flushed_qpn_reg = {QPN_W{1'b0}};
+assign m_flushed_valid = flushed_valid_reg;
+assign m_flushed_qpn = flushed_qpn_reg;
+
 always @(posedge clk) begin
+    flushed_valid_reg <= head_pop && h_flush;
+    flushed_qpn_reg <= h_qpn;
     state_reg <= state_next;
     init_qpn_reg <= init_qpn_next;
     cqe_rr_reg <= cqe_rr_next;
@@ -467,6 +500,7 @@ always @(posedge clk) begin
     op_opcode_reg <= op_opcode_next;
     op_status_reg <= op_status_next;
     op_sol_reg <= op_sol_next;
+    op_flush_reg <= op_flush_next;
     op_ci_reg <= op_ci_next;
     op_arm_reg <= op_arm_next;
     beat_reg <= beat_next;
@@ -479,6 +513,7 @@ always @(posedge clk) begin
         cqe_rr_reg <= 1'b0;
         last_db_reg <= 1'b0;
         overrun_reg <= 1'b0;
+        flushed_valid_reg <= 1'b0;
         beat_reg <= {BEAT_W{1'b0}};
         req_done_reg <= 1'b0;
         data_done_reg <= 1'b0;

@@ -207,6 +207,12 @@ wire [63:0]      cm_ld_sq_base, cm_ld_rq_base, cm_ld_cq_base;
 wire [4:0]       cm_ld_sq_log, cm_ld_rq_log, cm_ld_cq_log, cm_ld_timeout, cm_ld_min_rnr_timer;
 wire [2:0]       cm_ld_retry_cnt, cm_ld_rnr_retry;
 wire             cm_ld_take = cm_ld_valid && engines_ready;
+// Only the connection manager's stops flush (the test-only QPC loads never do).
+wire             cm_ld_flush;
+wire             ctx_load_flush = cm_ld_valid && cm_ld_flush;
+wire             rec_flush, sq_cqe_flush, rq_cqe_flush;
+wire             cq_flushed_valid;
+wire [QPN_W-1:0] cq_flushed_qpn;
 assign ctx_load_en = cm_ld_take || csr_ld_en;
 assign ctx_load_qpn = cm_ld_valid ? cm_ld_qpn : csr_ld_qpn;
 assign ctx_load_rts = cm_ld_valid ? cm_ld_rts : csr_ld_rts;
@@ -574,6 +580,7 @@ san_sq_engine #(
     .ctx_load_sq_psn(ctx_load_sq_psn),
     .ctx_load_sq_base(ctx_load_sq_base),
     .ctx_load_sq_log(ctx_load_sq_log),
+    .ctx_load_flush(ctx_load_flush),
     .s_db_qpn(db_sq_qpn),
     .s_db_pi(db_sq_pi),
     .s_db_valid(db_sq_valid),
@@ -614,6 +621,7 @@ san_sq_engine #(
     .m_rec_end_psn(rec_end_psn),
     .m_rec_signaled(rec_signaled),
     .m_rec_status(rec_status),
+    .m_rec_flush(rec_flush),
     .m_rec_valid(rec_valid),
     .m_rec_ready(rec_ready),
     .s_rw_qpn(rw_qpn),
@@ -653,6 +661,7 @@ san_completer #(
     .s_rec_end_psn(rec_end_psn),
     .s_rec_signaled(rec_signaled),
     .s_rec_status(rec_status),
+    .s_rec_flush(rec_flush),
     .s_rec_valid(rec_valid),
     .s_rec_ready(rec_ready),
     .s_ack_qpn(ack_qpn),
@@ -675,6 +684,7 @@ san_completer #(
     .m_cqe_qpn(sq_cqe_qpn),
     .m_cqe_wqe_index(sq_cqe_wqe_index),
     .m_cqe_status(sq_cqe_status),
+    .m_cqe_flush(sq_cqe_flush),
     .m_cqe_valid(sq_cqe_valid),
     .m_cqe_ready(sq_cqe_ready),
     .s_query_qpn(query_qpn),
@@ -875,6 +885,7 @@ san_rq_engine #(
     .ctx_load_udp_sport(ctx_load_udp_sport),
     .ctx_load_rq_psn(ctx_load_rq_psn),
     .ctx_load_min_rnr_timer(ctx_load_min_rnr_timer),
+    .ctx_load_flush(ctx_load_flush),
     .ctx_load_rq_base(ctx_load_rq_base),
     .ctx_load_rq_log(ctx_load_rq_log),
     .s_db_qpn(db_rq_qpn),
@@ -937,6 +948,7 @@ san_rq_engine #(
     .m_cqe_status(rq_cqe_status),
     .m_cqe_wqe_index(rq_cqe_wqe_index),
     .m_cqe_solicited(rq_cqe_solicited),
+    .m_cqe_flush(rq_cqe_flush),
     .m_cqe_valid(rq_cqe_valid),
     .m_cqe_ready(rq_cqe_ready),
     .m_ack_qpn(ack_qpn),
@@ -962,6 +974,7 @@ san_cq_writer #(
     .ctx_load_cq_base(ctx_load_cq_base),
     .ctx_load_cq_log(ctx_load_cq_log),
     .ctx_load_cq_vector(ctx_load_cq_vector),
+    .ctx_load_flush(ctx_load_flush),
     .s_db_qpn(db_cq_qpn),
     .s_db_ci(db_cq_ci),
     .s_db_arm(db_cq_arm),
@@ -974,6 +987,7 @@ san_cq_writer #(
     .s_cqe0_status(sq_cqe_status),
     .s_cqe0_wqe_index(sq_cqe_wqe_index),
     .s_cqe0_solicited(1'b0),
+    .s_cqe0_flush(sq_cqe_flush),
     .s_cqe0_valid(sq_cqe_valid),
     .s_cqe0_ready(sq_cqe_ready),
     .s_cqe1_qpn(rq_cqe_qpn),
@@ -983,6 +997,7 @@ san_cq_writer #(
     .s_cqe1_status(rq_cqe_status),
     .s_cqe1_wqe_index(rq_cqe_wqe_index),
     .s_cqe1_solicited(rq_cqe_solicited),
+    .s_cqe1_flush(rq_cqe_flush),
     .s_cqe1_valid(rq_cqe_valid),
     .s_cqe1_ready(rq_cqe_ready),
     .m_dma_wr_req_addr(cq_wr_req_addr),
@@ -997,7 +1012,9 @@ san_cq_writer #(
     .m_msix_vector(cq_msix_vector),
     .m_msix_valid(cq_msix_valid),
     .m_msix_ready(cq_msix_ready),
-    .m_overrun_valid(cq_overrun)
+    .m_overrun_valid(cq_overrun),
+    .m_flushed_qpn(cq_flushed_qpn),
+    .m_flushed_valid(cq_flushed_valid)
 );
 
 san_cm_engine #(
@@ -1091,6 +1108,9 @@ san_cm_engine #(
     .m_ld_rnr_retry(cm_ld_rnr_retry),
     .m_ld_timeout(cm_ld_timeout),
     .m_ld_min_rnr_timer(cm_ld_min_rnr_timer),
+    .m_ld_flush(cm_ld_flush),
+    .s_flushed_qpn(cq_flushed_qpn),
+    .s_flushed_valid(cq_flushed_valid),
     .m_msix_vector(cm_msix_vector),
     .m_msix_valid(cm_msix_valid),
     .m_msix_ready(cm_msix_ready),

@@ -48,7 +48,12 @@
 // up for long. A 64 B SEND_ONLY takes stage B 12 cycles, less than its 16-beat frame.
 //
 // A context load needs stage A between descriptors (ctx_load_ready); items already past stage A
-// finish with the state they had, as if the load came after them. After reset, the engine
+// finish with the state they had, as if the load came after them. A load with ctx_load_flush (the
+// connection manager stopping the connection) reads the old context as it writes the new one, and
+// stage A then queues a flush item behind those items: stage B makes a FLUSHED RECV CQE for each
+// receive WQE from the first incomplete one (the consumer index, less the one a message in
+// progress took) up to the producer index (a doorbell still waiting counts), then an end marker
+// (m_cqe_flush, no CQE). No WQE is fetched for it. After reset, the engine
 // clears its N_QP contexts (one per cycle) before it takes loads, doorbells or packets.
 module san_rq_engine #(
     // Payload and DMA stream width in bits; a power of two from 64 to 512.
@@ -85,6 +90,7 @@ module san_rq_engine #(
     input  wire [63:0]              ctx_load_rq_base,
     input  wire [4:0]               ctx_load_rq_log,
     input  wire [4:0]               ctx_load_min_rnr_timer,
+    input  wire                     ctx_load_flush,
 
     // RQ doorbells: the new producer index
     input  wire [$clog2(N_QP)-1:0]  s_db_qpn,
@@ -167,6 +173,7 @@ module san_rq_engine #(
     output wire [7:0]               m_cqe_status,
     output wire [15:0]              m_cqe_wqe_index,
     output wire                     m_cqe_solicited,
+    output wire                     m_cqe_flush,
     output wire                     m_cqe_valid,
     input  wire                     m_cqe_ready,
 
@@ -265,8 +272,9 @@ reg [MSG_W-1:0] msg_wdata;
 
 localparam [1:0]
     A_INIT = 2'd0,      // after reset: clearing context a_qpn_reg, one per cycle
-    A_IDLE = 2'd1,      // taking a descriptor; the RAMs read its QP
-    A_DECIDE = 2'd2;    // the context is on ctx_q: judge, update, push
+    A_IDLE = 2'd1,      // taking a descriptor (the RAMs read its QP) or a load (they read its)
+    A_DECIDE = 2'd2,    // the context is on ctx_q: judge, update, push
+    A_FLUSH = 2'd3;     // a flush load's old context is on ctx_q: queue the flush item
 
 reg [1:0] a_state_reg = A_INIT, a_state_next;
 reg [QPN_W-1:0] a_qpn_reg = {QPN_W{1'b0}}, a_qpn_next;   // A_INIT's sweep
@@ -289,6 +297,10 @@ reg [WQE_CNT_W-1:0] wqe_cnt_reg = {WQE_CNT_W{1'b0}}, wqe_cnt_next;   // reads is
 reg db_valid_reg = 1'b0, db_valid_next;
 reg [QPN_W-1:0] db_qpn_reg = {QPN_W{1'b0}}, db_qpn_next;
 reg [15:0] db_pi_reg = 16'd0, db_pi_next;
+// A flush load: its connection, and a doorbell for it that was still waiting.
+reg [QPN_W-1:0] fl_qpn_reg = {QPN_W{1'b0}}, fl_qpn_next;
+reg fl_db_reg = 1'b0, fl_db_next;
+reg [15:0] fl_db_pi_reg = 16'd0, fl_db_pi_next;
 
 wire c_rts;
 wire [23:0] c_epsn;
@@ -407,17 +419,27 @@ wire [63:0] a_wqe_addr = c_rq_base + {43'd0, c_ci & a_rq_mask, 5'd0};
 wire [23:0] a_ack_msn = a_accept ? a_msn_new : c_msn;
 
 assign ctx_load_ready = a_state_reg == A_IDLE;
+// The context RAMs' read address in A_IDLE: a load's connection (for a flush), else the
+// descriptor's.
+wire [QPN_W-1:0] a_rd_qpn = ctx_load_en ? ctx_load_qpn : s_hdr_dest_qp[QPN_W-1:0];
 // A load writes the context in its cycle, so no descriptor is taken (and its QP read) then.
 assign s_hdr_ready = a_state_reg == A_IDLE && cfg_enable && !ctx_load_en;
 assign s_db_ready = a_state_reg != A_INIT && !db_valid_reg;
 assign m_drop_valid = drop_valid_reg;
 assign m_drop_reason = drop_reason_reg;
 
-// Work items: drain (dropped or ACK, payload only), starts, ends, SE, payload length, QP.
-localparam integer ITEM_W = 16 + QPN_W + 4 + LEN_W;
+// Work items: flush, its end index, ring index, SE, payload length, ends, starts, drain (dropped
+// or ACK, payload only), QP.
+localparam integer ITEM_W = 1 + 16 + 16 + QPN_W + 4 + LEN_W;
 
-// A start carries its receive WQE's ring index (the consumer index it takes), for the CQE.
-wire [ITEM_W-1:0] item_in = {c_ci, d_se_reg, d_pay_len_reg, d_ends, d_starts, !a_accept,
+// A start carries its receive WQE's ring index (the consumer index it takes), for the CQE. A
+// flush item: the first receive WQE to flush and the producer index (none when not ready).
+wire [15:0] fl_from = c_rts ? c_ci - {15'd0, c_in_msg} : 16'd0;
+wire [15:0] fl_to = !c_rts ? 16'd0 : (fl_db_reg ? fl_db_pi_reg : pi_q);
+wire fl_item = a_state_reg == A_FLUSH;
+wire [ITEM_W-1:0] item_in = fl_item
+    ? {1'b1, fl_to, fl_from, 1'b0, {LEN_W{1'b0}}, 1'b0, 1'b0, 1'b0, fl_qpn_reg}
+    : {1'b0, 16'd0, c_ci, d_se_reg, d_pay_len_reg, d_ends, d_starts, !a_accept,
     d_qp_reg[QPN_W-1:0]};
 wire [ITEM_W-1:0] item_out;
 wire item_m_valid;
@@ -430,13 +452,15 @@ san_sync_fifo #(
     .clk(clk),
     .rst(rst),
     .s_data(item_in),
-    .s_valid(a_go && a_need_item),
+    .s_valid((a_go && a_need_item) || fl_item),
     .s_ready(item_s_ready),
     .m_data(item_out),
     .m_valid(item_m_valid),
     .m_ready(item_m_ready)
 );
 
+wire h_flush;
+wire [15:0] h_end;
 wire [15:0] h_idx;
 wire h_se;
 wire [LEN_W-1:0] h_pay_len;
@@ -444,7 +468,7 @@ wire h_ends;
 wire h_starts;
 wire h_drain;
 wire [QPN_W-1:0] h_qpn;
-assign {h_idx, h_se, h_pay_len, h_ends, h_starts, h_drain, h_qpn} = item_out;
+assign {h_flush, h_end, h_idx, h_se, h_pay_len, h_ends, h_starts, h_drain, h_qpn} = item_out;
 
 // ACK and NAK descriptors: syndrome, MAC, IP, port, QP from the context, PSN, MSN. A queue of
 // its own rather than a san_sync_fifo, for the merge: a plain ACK replaces the tail entry when
@@ -602,7 +626,8 @@ localparam [2:0]
     B_REQ = 3'd2,       // the write request for the part of the payload that fits
     B_DATA = 3'd3,      // payload: written up to wbeats_reg beats, the rest drained
     B_DRAIN = 3'd4,     // payload of a packet that was not accepted: drained
-    B_DONE = 3'd5;      // message state stored; CQE for a LAST/ONLY once its write is done
+    B_DONE = 3'd5,      // message state stored; CQE for a LAST/ONLY once its write is done
+    B_FLUSH = 3'd6;     // a flush item: FLUSHED CQEs up to its end index, then the end marker
 
 reg [2:0] b_state_reg = B_IDLE, b_state_next;
 reg [QPN_W-1:0] it_qpn_reg = {QPN_W{1'b0}}, it_qpn_next;
@@ -639,6 +664,8 @@ reg [15:0] cqe_idx_reg = 16'd0, cqe_idx_next;
 reg [31:0] cqe_byte_len_reg = 32'd0, cqe_byte_len_next;
 reg [7:0] cqe_status_reg = 8'd0, cqe_status_next;
 reg cqe_se_reg = 1'b0, cqe_se_next;
+reg cqe_flush_reg = 1'b0, cqe_flush_next;
+reg [15:0] fl_end_reg = 16'd0, fl_end_next;    // stage B's flush: the producer index
 
 assign m_dma_wr_req_addr = wr_req_addr_reg;
 assign m_dma_wr_req_len = {{(16-LEN_W){1'b0}}, wr_req_len_reg};
@@ -656,6 +683,7 @@ assign m_cqe_opcode = SAN_CQE_OPCODE_RECV;
 assign m_cqe_status = cqe_status_reg;
 assign m_cqe_solicited = cqe_se_reg;
 assign m_cqe_valid = cqe_valid_reg;
+assign m_cqe_flush = cqe_flush_reg;
 
 wire [15:0] q_idx;
 wire [63:0] q_wr_id;
@@ -716,6 +744,9 @@ always @* begin
     db_valid_next = db_valid_reg;
     db_qpn_next = db_qpn_reg;
     db_pi_next = db_pi_reg;
+    fl_qpn_next = fl_qpn_reg;
+    fl_db_next = fl_db_reg;
+    fl_db_pi_next = fl_db_pi_reg;
 
     ctx_we = 1'b0;
     ctx_waddr = d_qp_reg[QPN_W-1:0];
@@ -762,6 +793,11 @@ always @* begin
                 a_state_next = A_IDLE;
             end
         end
+        A_FLUSH: begin
+            if (item_s_ready) begin
+                a_state_next = A_IDLE;
+            end
+        end
         default: begin
             a_state_next = A_IDLE;
         end
@@ -781,6 +817,12 @@ always @* begin
         pi_wdata = 16'd0;
         if (db_qpn_reg == ctx_load_qpn) begin
             db_valid_next = 1'b0;
+        end
+        if (ctx_load_flush) begin
+            fl_qpn_next = ctx_load_qpn;
+            fl_db_next = db_valid_reg && db_qpn_reg == ctx_load_qpn;
+            fl_db_pi_next = db_pi_reg;
+            a_state_next = A_FLUSH;
         end
     end else if (db_valid_reg && a_state_reg != A_INIT) begin
         pi_we = 1'b1;
@@ -848,6 +890,8 @@ always @* begin
     cqe_byte_len_next = cqe_byte_len_reg;
     cqe_status_next = cqe_status_reg;
     cqe_se_next = cqe_se_reg;
+    cqe_flush_next = cqe_flush_reg;
+    fl_end_next = fl_end_reg;
     item_m_ready = 1'b0;
     wqe_m_ready = 1'b0;
     msg_we = 1'b0;
@@ -909,6 +953,23 @@ always @* begin
                 end
             end
         end
+        B_FLUSH: begin
+            // One FLUSHED CQE per receive WQE, then the end marker.
+            if (!cqe_valid_reg || m_cqe_ready) begin
+                cqe_valid_next = 1'b1;
+                cqe_qpn_next = it_qpn_reg;
+                cqe_wr_id_next = 64'd0;
+                cqe_idx_next = it_idx_reg;
+                cqe_byte_len_next = 32'd0;
+                cqe_se_next = 1'b0;
+                cqe_status_next = SAN_CQE_STATUS_FLUSHED;
+                cqe_flush_next = it_idx_reg == fl_end_reg;
+                it_idx_next = it_idx_reg + 16'd1;
+                if (it_idx_reg == fl_end_reg) begin
+                    b_state_next = B_IDLE;
+                end
+            end
+        end
         B_DRAIN: begin
             if (pay_beat && s_axis_pay_tlast) begin
                 b_state_next = B_IDLE;
@@ -919,6 +980,7 @@ always @* begin
                 msg_we = 1'b1;
                 if (it_ends_reg) begin
                     cqe_valid_next = 1'b1;
+                    cqe_flush_next = 1'b0;
                     cqe_qpn_next = it_qpn_reg;
                     cqe_wr_id_next = m_wr_id_reg;
                     cqe_idx_next = m_idx_reg;
@@ -952,7 +1014,8 @@ always @* begin
         it_se_next = h_se;
         it_pay_len_next = h_pay_len;
         fwd_next = b_state_reg == B_DONE && h_qpn == it_qpn_reg;
-        b_state_next = h_drain ? B_DRAIN : B_LOAD;
+        fl_end_next = h_end;
+        b_state_next = h_flush ? B_FLUSH : (h_drain ? B_DRAIN : B_LOAD);
     end
 end
 
@@ -963,7 +1026,7 @@ always @(posedge clk) begin
         ctx_mem[ctx_waddr] <= ctx_wdata;
     end
     if (a_state_reg == A_IDLE) begin
-        ctx_q <= ctx_mem[s_hdr_dest_qp[QPN_W-1:0]];
+        ctx_q <= ctx_mem[a_rd_qpn];
     end
 end
 
@@ -972,7 +1035,7 @@ always @(posedge clk) begin
         pi_mem[pi_waddr] <= pi_wdata;
     end
     if (a_state_reg == A_IDLE) begin
-        pi_q <= pi_mem[s_hdr_dest_qp[QPN_W-1:0]];
+        pi_q <= pi_mem[a_rd_qpn];
     end
 end
 
@@ -1043,6 +1106,11 @@ always @(posedge clk) begin
     cqe_byte_len_reg <= cqe_byte_len_next;
     cqe_status_reg <= cqe_status_next;
     cqe_se_reg <= cqe_se_next;
+    cqe_flush_reg <= cqe_flush_next;
+    fl_end_reg <= fl_end_next;
+    fl_qpn_reg <= fl_qpn_next;
+    fl_db_reg <= fl_db_next;
+    fl_db_pi_reg <= fl_db_pi_next;
 
     if (rst) begin
         a_state_reg <= A_INIT;

@@ -58,6 +58,13 @@
 // connection waiting for acknowledgements holds up those behind it until they come, or until
 // its retransmit timer makes it go back (which drops its waiting chunk).
 //
+// Flushing. A load with ctx_load_flush (the connection manager stopping a connection) also
+// remembers the old context's oldest incomplete WQE (the completer's cidx, as last reported) and
+// producer index; the flush generator then pushes, between the emitter's records, one record with
+// flush = 1 and status FLUSHED for each WQE index from there up to the producer index, then an end
+// record (flush = 1, last = 0). It fetches nothing, so a flush makes no DMA. ctx_load_ready is low
+// until the last of them is pushed.
+//
 // A context load is taken whenever ctx_load_ready is 1: whenever the table FSM is between
 // operations and no progress update arrives, at least every other cycle (the message stage
 // defers its PSN write to it). It bumps the connection's epoch, so anything of the previous
@@ -113,6 +120,7 @@ module san_sq_engine #(
     input  wire [23:0]              ctx_load_sq_psn,
     input  wire [63:0]              ctx_load_sq_base,
     input  wire [4:0]               ctx_load_sq_log,
+    input  wire                     ctx_load_flush,
 
     // SQ doorbells: the new producer index
     input  wire [$clog2(N_QP)-1:0]  s_db_qpn,
@@ -158,7 +166,8 @@ module san_sq_engine #(
     // Records for the completer: one per packet handed over, in order, so it knows every PSN
     // sent (an acknowledgement may come for any of them). last: the WQE's last packet (or a WQE
     // that sends nothing), with its ring index, first PSN, the PSN after it, signaled and status
-    // (SAN_CQE_STATUS_OK, _BAD_WQE or _DMA_ERROR); otherwise only end_psn counts.
+    // (SAN_CQE_STATUS_OK, _BAD_WQE or _DMA_ERROR); otherwise only end_psn counts. flush: a
+    // stopped connection's flushed WQE (last = 1, idx, FLUSHED) or the flush's end (last = 0).
     output wire [$clog2(N_QP)-1:0]  m_rec_qpn,
     output wire                     m_rec_last,
     output wire [15:0]              m_rec_idx,
@@ -166,6 +175,7 @@ module san_sq_engine #(
     output wire [23:0]              m_rec_end_psn,
     output wire                     m_rec_signaled,
     output wire [7:0]               m_rec_status,
+    output wire                     m_rec_flush,
     output wire                     m_rec_valid,
     input  wire                     m_rec_ready,
 
@@ -231,7 +241,7 @@ localparam integer WQE_W = 1 + 8 + 2 + 32 + 64 + 64;
 localparam integer CHB_W = 20;
 localparam integer MSG_W = QPN_W + ADR_W + EP_W + 16 + 24 + 24 + CHB_W + 4 + 1 + 1 + 2 + 3;
 // A record: connection, last, ring index, first PSN, end PSN, signaled, status.
-localparam integer REC_W = QPN_W + 1 + 16 + 24 + 24 + 1 + 8;
+localparam integer REC_W = QPN_W + 1 + 16 + 24 + 24 + 1 + 8 + 1;
 
 localparam [7:0] OP_SEND_FIRST = 8'h00;
 localparam [7:0] OP_SEND_MIDDLE = 8'h01;
@@ -460,7 +470,8 @@ reg [1:0] p_state_reg = P_IDLE, p_state_next;
 
 // A load takes the PSN table's write port from the message stage, which waits a cycle, and the
 // progress tables' from the completer, so it waits for a cycle without an update.
-assign ctx_load_ready = s_state_reg == S_IDLE && !s_una_valid;
+reg fl_cap_reg = 1'b0, fl_act_reg = 1'b0;   // a flush: capturing its range, generating records
+assign ctx_load_ready = s_state_reg == S_IDLE && !s_una_valid && !fl_cap_reg && !fl_act_reg;
 wire ld = ctx_load_en && ctx_load_ready;
 
 wire tok_s_ready;
@@ -503,7 +514,8 @@ always @* begin
     rw_idx_next = rw_idx_reg;
     rw_psn_next = rw_psn_reg;
     rw_pkt_next = rw_pkt_reg;
-    tbl_ra = rw_take ? s_rw_qpn : (db_take ? s_db_qpn : work_head);
+    // A load reads the old context (read before write) for a flush's range.
+    tbl_ra = ld ? ctx_load_qpn : (rw_take ? s_rw_qpn : (db_take ? s_db_qpn : work_head));
     ep_we = 1'b0;
     ep_wa = ctx_load_qpn;
     ep_wd = ep_mem[ctx_load_qpn] + 1'b1;
@@ -1190,7 +1202,7 @@ always @* begin
     tx_pay_len_next = tx_pay_len_reg;
     rec_push = 1'b0;
     rec_in = {m_qpn, e_mlast, m_idx, m_first, e_psn + 24'd1, m_sig,
-        (e_mlast && e_err) ? SAN_CQE_STATUS_DMA_ERROR : SAN_CQE_STATUS_OK};
+        (e_mlast && e_err) ? SAN_CQE_STATUS_DMA_ERROR : SAN_CQE_STATUS_OK, 1'b0};
     len_push = 1'b0;
     len_in = {1'b0, tx_pay_len_reg};
 
@@ -1221,7 +1233,7 @@ always @* begin
     if (e_fail && !m_stale) begin
         rec_push = 1'b1;
         rec_in = {m_qpn, 1'b1, m_idx, m_first, m_first, m_sig,
-            m_status == MS_DMA ? SAN_CQE_STATUS_DMA_ERROR : SAN_CQE_STATUS_BAD_WQE};
+            m_status == MS_DMA ? SAN_CQE_STATUS_DMA_ERROR : SAN_CQE_STATUS_BAD_WQE, 1'b0};
     end
     if (tx_fire && tx_pay_len_reg != 13'd0) begin
         len_push = 1'b1;
@@ -1264,17 +1276,64 @@ assign m_tx_ext1 = 24'd0;
 assign m_tx_pay_len = tx_pay_len_reg;
 assign m_tx_valid = tx_valid_reg;
 
+// --- flush generator -----------------------------------------------------------------------------
+
+// The cycle after a flush load, ctx_q and idx_q hold the old context: the range is the old
+// producer index back to the completer's cidx (none for a connection that was not ready). Then
+// one record a cycle in which the emitter pushes none.
+reg fl_cap_next, fl_act_next;
+reg [QPN_W-1:0] fl_qpn_reg, fl_qpn_next;
+reg [15:0] fl_idx_reg, fl_idx_next;
+reg [15:0] fl_end_reg, fl_end_next;
+wire fl_push = fl_act_reg && !rec_push && rec_s_ready;
+wire fl_more = fl_idx_reg != fl_end_reg;
+
+always @* begin
+    fl_cap_next = ld && ctx_load_flush;
+    fl_act_next = fl_act_reg;
+    fl_qpn_next = fl_qpn_reg;
+    fl_idx_next = fl_idx_reg;
+    fl_end_next = fl_end_reg;
+    if (ld && ctx_load_flush) begin
+        fl_qpn_next = ctx_load_qpn;
+        fl_idx_next = cidx_mem[ctx_load_qpn];
+    end
+    if (fl_cap_reg) begin
+        fl_act_next = 1'b1;
+        fl_end_next = c_rts ? c_pi : fl_idx_reg;
+    end
+    if (fl_push) begin
+        fl_idx_next = fl_idx_reg + 16'd1;
+        fl_act_next = fl_more;
+    end
+end
+
+always @(posedge clk) begin
+    fl_cap_reg <= fl_cap_next;
+    fl_act_reg <= fl_act_next;
+    fl_qpn_reg <= fl_qpn_next;
+    fl_idx_reg <= fl_idx_next;
+    fl_end_reg <= fl_end_next;
+    if (rst) begin
+        fl_cap_reg <= 1'b0;
+        fl_act_reg <= 1'b0;
+    end
+end
+
+wire [REC_W-1:0] fl_rec = {fl_qpn_reg, fl_more, fl_idx_reg, 24'd0, 24'd0, 1'b0,
+    SAN_CQE_STATUS_FLUSHED, 1'b1};
+
 san_sync_fifo #(
     .WIDTH(REC_W),
     .DEPTH(REC_DEPTH)
 ) rec_fifo_inst (
     .clk(clk),
     .rst(rst),
-    .s_data(rec_in),
-    .s_valid(rec_push),
+    .s_data(rec_push ? rec_in : fl_rec),
+    .s_valid(rec_push || fl_push),
     .s_ready(rec_s_ready),
     .m_data({m_rec_qpn, m_rec_last, m_rec_idx, m_rec_first_psn, m_rec_end_psn, m_rec_signaled,
-        m_rec_status}),
+        m_rec_status, m_rec_flush}),
     .m_valid(m_rec_valid),
     .m_ready(m_rec_ready)
 );

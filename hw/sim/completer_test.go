@@ -315,12 +315,16 @@ func (m *compModel) finish(q int, una uint32, cidx uint16, act compAct) {
 		c.cidx++
 		m.completions++
 	}
-	if c.una != una || c.cidx != cidx {
+	if !act.fail && (c.una != una || c.cidx != cidx) {
 		m.unas = append(m.unas, compUna{qpn: q, psn: c.una, idx: c.cidx})
 	}
 	switch {
 	case act.fail:
+		// The failed WQE completes: cidx moves past it and says so, so that a flush (the
+		// connection manager's stop) starts after it.
 		m.cqes = append(m.cqes, compCQE{qpn: q, idx: c.cidx, status: act.status})
+		c.cidx++
+		m.unas = append(m.unas, compUna{qpn: q, psn: c.una, idx: c.cidx})
 		m.errs = append(m.errs, compCQE{qpn: q, status: act.status})
 		c.err, c.ton = true, false
 		m.rws = append(m.rws, compRW{qpn: q, hold: true})
@@ -1171,7 +1175,7 @@ func TestCompleterRemoteNak(t *testing.T) {
 		rw, cqe, una := b.take()
 		assert.Equal(t, []compRW{{qpn: q, hold: true}}, rwsOf(rw))
 		assert.Equal(t, []compCQE{{q, 0, stOK}, {q, 1, tc.status}}, cqe, "NAK %#x", tc.syn)
-		assert.Equal(t, []compUna{{q, p + 3, 1}}, una)
+		assert.Equal(t, []compUna{{q, p + 3, 2}}, una, "cidx moves past the failed WQE")
 		assert.Equal(t, [2]bool{true, true}, b.query(q))
 		assert.False(t, b.m.conns[q].ton, "no timer in error")
 	}
