@@ -186,8 +186,11 @@ func SimCM(c SimConfig, a ARPConfig, pcap string) (rep CMReport, err error) {
 	if req, err = p.event(1, regs.CMEventRequest); err != nil {
 		return rep, err
 	}
-	if err := p.cm[1].Defer(req.Conn); err != nil {
+	if err := p.cm[1].Defer(req.Conn, []byte("one moment")); err != nil {
 		return rep, err
+	}
+	if ev, err := p.event(0, regs.CMEventDeferred); err != nil || !bytes.HasPrefix(ev.Data, []byte("one moment")) {
+		return rep, fmt.Errorf("%w: defer: %+v %v", ErrCM, ev, err)
 	}
 	qb, err := qp(1)
 	if err != nil {

@@ -18,6 +18,7 @@ const (
 	MaxAcceptData     = 196
 	MaxRejectData     = 148
 	MaxDisconnectData = 220
+	MaxDeferData      = 222 // an MRA's
 )
 
 // cmPolls bounds how many register reads a command waits for its result.
@@ -330,10 +331,14 @@ func (c *CM) Reject(id ConnID, reason regs.CMRejReason, data []byte) error {
 	return nil
 }
 
-// Defer keeps the pending request id waiting: the NIC sends an MRA so the caller extends its
-// timer; Accept or Reject it later.
-func (c *CM) Defer(id ConnID) error {
-	if _, err := c.command(regs.CMOpDefer, nil, func(e regs.CMCommand) { e.SetConnID(uint32(id)) }); err != nil {
+// Defer keeps the pending request id waiting: the NIC sends an MRA with data (at most
+// MaxDeferData bytes) so the caller extends its timer, and the caller's host gets a DEFERRED
+// event with the data; Accept or Reject it later.
+func (c *CM) Defer(id ConnID, data []byte) error {
+	if len(data) > MaxDeferData {
+		return fmt.Errorf("defer %v: %w: %d data bytes", id, ErrInvalid, len(data))
+	}
+	if _, err := c.command(regs.CMOpDefer, data, func(e regs.CMCommand) { e.SetConnID(uint32(id)) }); err != nil {
 		return fmt.Errorf("defer %v: %w", id, err)
 	}
 	return nil

@@ -206,7 +206,7 @@ func TestCMRepeatedREQsWithCollidingKeys(t *testing.T) {
 	require.Equal(t, k0.Resends, k1.Resends)
 
 	// C deferred: its repeat is answered with the MRA again.
-	require.NoError(t, p.cms[1].Defer(reqC.Conn))
+	require.NoError(t, p.cms[1].Defer(reqC.Conn, nil))
 	require.NoError(t, p.fab.Step(3000))
 	k2 := counters()
 	inject(c)
@@ -259,7 +259,7 @@ func TestCMPendingRequestsExpire_R18(t *testing.T) {
 	reqX := p.event(t, 1, regs.CMEventRequest)
 	inject(y)
 	reqY := p.event(t, 1, regs.CMEventRequest)
-	require.NoError(t, p.cms[1].Defer(reqY.Conn))
+	require.NoError(t, p.cms[1].Defer(reqY.Conn, nil))
 	td := p.fab.Cycles()
 	k0 := p.counters(t, 1)
 	inject(z) // the backlog (2) is full

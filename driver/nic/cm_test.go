@@ -227,8 +227,9 @@ func TestCMNoPeer_R5(t *testing.T) {
 	require.EqualValues(t, simCM.MaxRetries+2, k.MADsTx)
 }
 
-// TestCMDeferThenAccept_R22: DEFER sends an MRA; the caller waits past its response timeout
-// without giving up or resending, and a later ACCEPT establishes the connection.
+// TestCMDeferThenAccept_R22: DEFER sends an MRA with the listener's data, which the caller's
+// host gets byte-exact in a DEFERRED event; the caller waits past its response timeout without
+// giving up or resending, and a later ACCEPT establishes the connection.
 func TestCMDeferThenAccept_R22(t *testing.T) {
 	p := newCMPair(t, pairConfig{}, simCM)
 	require.NoError(t, p.cms[1].Listen(5002, 4))
@@ -236,7 +237,11 @@ func TestCMDeferThenAccept_R22(t *testing.T) {
 	_, err := p.cms[0].Connect(context.Background(), qa, p.connectParams(1, 5002, []byte("later")))
 	require.NoError(t, err)
 	req := p.event(t, 1, regs.CMEventRequest)
-	require.NoError(t, p.cms[1].Defer(req.Conn))
+	require.ErrorIs(t, p.cms[1].Defer(req.Conn, make([]byte, nic.MaxDeferData+1)), nic.ErrInvalid)
+	data := pattern(77, nic.MaxDeferData)
+	require.NoError(t, p.cms[1].Defer(req.Conn, data))
+	deferred := p.event(t, 0, regs.CMEventDeferred)
+	require.Equal(t, data, deferred.Data, "the MRA's private data, all 222 bytes")
 	// Four response timeouts (of 65.5 us at 156.25 MHz): without the MRA the caller would have
 	// given up after three resends.
 	require.NoError(t, p.fab.Step(4*16*640+2000))
@@ -258,7 +263,10 @@ func TestCMDeferThenReject_R22_R12(t *testing.T) {
 	_, err := p.cms[0].Connect(context.Background(), newQP(t, p.hs[0]), p.connectParams(1, 5003, nil))
 	require.NoError(t, err)
 	req := p.event(t, 1, regs.CMEventRequest)
-	require.NoError(t, p.cms[1].Defer(req.Conn))
+	require.NoError(t, p.cms[1].Defer(req.Conn, []byte("wait")))
+	deferred := p.event(t, 0, regs.CMEventDeferred)
+	require.Equal(t, padded([]byte("wait"), 4), deferred.Data[:4])
+	require.Equal(t, make([]byte, nic.MaxDeferData-4), deferred.Data[4:], "zeros after the data")
 	require.NoError(t, p.fab.Step(20000))
 	require.NoError(t, p.cms[1].Reject(req.Conn, regs.CMRejReasonConsumerDefined, []byte("no")))
 	rej := p.event(t, 0, regs.CMEventRejected)

@@ -9,7 +9,7 @@ import (
 )
 
 // ContractID is the CRC-32 of hw/regs/san_nic.yaml; the NIC reports its own copy in NICContractID.
-const ContractID = 0x31362438
+const ContractID = 0x1432A169
 
 // Block nic: Identity, build parameters, control and status of the whole NIC. Always the first block.
 const (
@@ -380,7 +380,7 @@ var Registers = []Register{
 	{Block: "nic", Name: "BLK_TYPE", Offset: 0x0000, Access: ReadOnly, Reset: 0x53414E43, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BLK_VERSION", Offset: 0x0004, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BLK_NEXT", Offset: 0x0008, Access: ReadOnly, Reset: 0x100, ResetKnown: true, ResetParam: ""},
-	{Block: "nic", Name: "CONTRACT_ID", Offset: 0x000C, Access: ReadOnly, Reset: 0x31362438, ResetKnown: true, ResetParam: ""},
+	{Block: "nic", Name: "CONTRACT_ID", Offset: 0x000C, Access: ReadOnly, Reset: 0x1432A169, ResetKnown: true, ResetParam: ""},
 	{Block: "nic", Name: "BUILD_DATA_WIDTH", Offset: 0x0010, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "DATA_WIDTH"},
 	{Block: "nic", Name: "BUILD_N_QP", Offset: 0x0014, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "N_QP"},
 	{Block: "nic", Name: "BUILD_CLK_KHZ", Offset: 0x0018, Access: ReadOnly, Reset: 0x0, ResetKnown: false, ResetParam: "CLK_KHZ"},
@@ -720,7 +720,7 @@ const (
 	CMOpAccept CMOp = 4
 	// CMOpReject: Refuse the pending request CONN_ID: send a REJ with REASON and PDATA.
 	CMOpReject CMOp = 5
-	// CMOpDefer: Keep the pending request CONN_ID waiting: send an MRA so the caller extends its timer.
+	// CMOpDefer: Keep the pending request CONN_ID waiting: send an MRA, with up to 222 bytes of private data, so the caller extends its timer (and hears of it: DEFERRED).
 	CMOpDefer CMOp = 6
 	// CMOpDisconnect: Stop connection CONN_ID and send a DREQ with PDATA.
 	CMOpDisconnect CMOp = 7
@@ -830,6 +830,8 @@ const (
 	CMEventDisconnected CMEvent = 6
 	// CMEventConnError: The connection's transport failed (REASON: the CQEStatus of the failed send: RETRY_EXCEEDED, RNR_RETRY_EXCEEDED or a REMOTE_* error); the engines are stopped, a DREQ told the peer, and the number is free after TIMEWAIT. No other event follows for the connection.
 	CMEventConnError CMEvent = 7
+	// CMEventDeferred: Active side: the listener deferred our request (an MRA for our REQ, with up to 222 bytes of its private data); the wait for its answer is extended. Each MRA received while waiting posts one.
+	CMEventDeferred CMEvent = 8
 )
 
 // String returns the contract's name of the code.
@@ -849,12 +851,14 @@ func (v CMEvent) String() string {
 		return "DISCONNECTED"
 	case CMEventConnError:
 		return "CONN_ERROR"
+	case CMEventDeferred:
+		return "DEFERRED"
 	}
 	return fmt.Sprintf("CMEvent(%d)", uint64(v))
 }
 
 // CMEventValues lists the codes of CMEvent in the contract's order.
-var CMEventValues = []CMEvent{CMEventRequest, CMEventEstablished, CMEventRejected, CMEventTimedOut, CMEventDisconnectRequest, CMEventDisconnected, CMEventConnError}
+var CMEventValues = []CMEvent{CMEventRequest, CMEventEstablished, CMEventRejected, CMEventTimedOut, CMEventDisconnectRequest, CMEventDisconnected, CMEventConnError, CMEventDeferred}
 
 // CMRejReason: IB CM reject reasons the NIC sends or that matter to sockets.
 type CMRejReason uint16

@@ -224,7 +224,7 @@ function [5:0] pd_word(input [2:0] m);
         M_REJ: pd_word = 6'd27;
         M_REP: pd_word = 6'd15;
         M_DREQ: pd_word = 6'd9;
-        default: pd_word = 6'd8;  // RTU, DREP (MRA's is not word aligned and never carried)
+        default: pd_word = 6'd8;  // RTU, DREP; MRA's starts two bytes into word 8 (see mra_pd)
     endcase
 endfunction
 function [5:0] pd_words(input [2:0] m);
@@ -233,7 +233,7 @@ function [5:0] pd_words(input [2:0] m);
         M_REJ: pd_words = 6'd37;
         M_REP: pd_words = 6'd49;
         M_DREQ: pd_words = 6'd55;
-        M_RTU, M_DREP: pd_words = 6'd56;
+        M_RTU, M_DREP, M_MRA: pd_words = 6'd56;
         default: pd_words = 6'd0;
     endcase
 endfunction
@@ -244,6 +244,7 @@ function [7:0] pd_bytes(input [2:0] m);
         M_REP: pd_bytes = 8'd196;
         M_DREQ: pd_bytes = 8'd220;
         M_RTU, M_DREP: pd_bytes = 8'd224;
+        M_MRA: pd_bytes = 8'd222;   // from MAD byte 34: two bytes into word 8
         default: pd_bytes = 8'd0;
     endcase
 endfunction
@@ -394,6 +395,22 @@ function [31:0] rx_raw(input [5:0] w);
     end
 endfunction
 
+// Half-word h (bytes 2h, 2h+1) of the received MAD.
+function [15:0] rx_half(input [6:0] h);
+    reg [DATA_WIDTH-1:0] row;
+    begin
+        row = rxbuf[{25'd0, h} / (2 * WPB)];
+        rx_half = row[16 * ({25'd0, h} % (2 * WPB)) +: 16];
+    end
+endfunction
+// Received MAD bytes 4w+2 .. 4w+5 (an MRA's private data starts at byte 34, two bytes into word
+// 8): zeros past the MAD's end.
+function [31:0] rx_shifted(input [5:0] w);
+    begin
+        rx_shifted = {w == 6'd63 ? 16'd0 : rx_half({w, 1'b0} + 7'd2), rx_half({w, 1'b1})};
+    end
+endfunction
+
 // --- command buffer: the header latched, the private data in a buffer ---------------------------
 reg [511:0] ch_reg = 512'd0;
 reg [DATA_WIDTH-1:0] pdbuf [0:PD_ROWS-1];
@@ -402,6 +419,21 @@ function [31:0] pd_raw(input [5:0] w);
     begin
         row = pdbuf[{26'd0, w} / WPB];
         pd_raw = row[32 * ({26'd0, w} % WPB) +: 32];
+    end
+endfunction
+// Half-word h (bytes 2h, 2h+1) of the command's private data.
+function [15:0] pd_half(input [6:0] h);
+    reg [DATA_WIDTH-1:0] row;
+    begin
+        row = pdbuf[{25'd0, h} / (2 * WPB)];
+        pd_half = row[16 * ({25'd0, h} % (2 * WPB)) +: 16];
+    end
+endfunction
+// The command's private data bytes 4k-2 .. 4k+1 (k >= 1), for an MRA, whose data starts two
+// bytes into a MAD word; for k = 0, bytes 0 and 1 in the high half.
+function [31:0] pd_shifted(input [5:0] k);
+    begin
+        pd_shifted = {pd_half({k, 1'b0}), k == 6'd0 ? 16'd0 : pd_half({k, 1'b0} - 7'd1)};
     end
 endfunction
 wire [7:0]  ch_op = ch_reg[7:0];
@@ -673,6 +705,7 @@ reg [7:0]  e_type;           // event
 reg [15:0] e_reason;
 reg [5:0]  e_pw;             // its private data: first MAD word, words, bytes
 reg [5:0]  e_pn;
+reg        e_sh;             // the private data starts two bytes into word e_pw (an MRA's)
 reg [7:0]  e_pdlen;
 reg [7:0]  r_status;         // command result
 reg [31:0] r_conn;
@@ -798,6 +831,7 @@ function [31:0] mad_word(input [5:0] w);
     reg        israw;
     reg [31:0] raw;
     reg [5:0]  pdw;
+    reg [7:0]  mra_b0;
     begin
         be = 32'd0;
         israw = 1'b0;
@@ -860,12 +894,28 @@ function [31:0] mad_word(input [5:0] w);
             end
         endcase
         // Private data: the command's bytes up to a_pdlen, zeros after.
-        if (a_pd && w >= pd_word(a_type) && pdw < 6'd56 && {pdw, 2'b00} < {a_pdlen}) begin
+        if (a_pd && a_type != M_MRA && w >= pd_word(a_type) && pdw < 6'd56 && {pdw, 2'b00} < {a_pdlen}) begin
             israw = 1'b1;
             raw = pd_raw(pdw);
             if ({pdw, 2'b00} + 8'd1 >= a_pdlen) raw[15:8] = 8'd0;
             if ({pdw, 2'b00} + 8'd2 >= a_pdlen) raw[23:16] = 8'd0;
             if ({pdw, 2'b00} + 8'd3 >= a_pdlen) raw[31:24] = 8'd0;
+        end
+        // An MRA's private data starts at MAD byte 34: word 8's last two bytes, then whole words;
+        // byte i of word w is private-data byte 4 (w - 8) - 2 + i.
+        mra_b0 = {pdw, 2'b00} - 8'd2;
+        if (a_pd && a_type == M_MRA && w >= 6'd8 && (pdw != 6'd0 || a_pdlen != 8'd0)) begin
+            israw = 1'b1;
+            raw = pd_shifted(pdw);
+            if (pdw == 6'd0) begin
+                raw[15:0] = {be[23:16], be[31:24]};   // word 8's fields, as bswap lays them
+                if (a_pdlen < 8'd2) raw[31:24] = 8'd0;
+            end else begin
+                if (mra_b0 >= a_pdlen) raw[7:0] = 8'd0;
+                if (mra_b0 + 8'd1 >= a_pdlen) raw[15:8] = 8'd0;
+                if (mra_b0 + 8'd2 >= a_pdlen) raw[23:16] = 8'd0;
+                if (mra_b0 + 8'd3 >= a_pdlen) raw[31:24] = 8'd0;
+            end
         end
 
         mad_word = israw ? raw : bswap(be);
@@ -887,7 +937,7 @@ function [31:0] eqe_word(input [5:0] w);
             6'd63: eqe_word = {eq_phase, 31'd0};
             default: begin
                 if (w >= 6'd6 && w < 6'd62 && pdw < e_pn) begin
-                    eqe_word = rx_raw(e_pw + pdw);
+                    eqe_word = e_sh ? rx_shifted(e_pw + pdw) : rx_raw(e_pw + pdw);
                 end
             end
         endcase
@@ -957,7 +1007,7 @@ task clear_actions;
         a_free = 1'b0; a_resend = 1'b0; a_type = M_REQ; a_slot = {1'b0, qpn_reg}; a_pd = 1'b0;
         a_pdlen = 8'd0; a_reason = 16'd0; a_msg = 2'd0; a_lcomm = 32'd0; a_rcomm = 32'd0;
         a_tid = 32'd0; a_dmac = 48'd0; a_dip = 32'd0; a_sport = 16'hC000;
-        e_type = 8'd0; e_reason = 16'd0; e_pw = 6'd0; e_pn = 6'd0; e_pdlen = 8'd0;
+        e_type = 8'd0; e_reason = 16'd0; e_pw = 6'd0; e_pn = 6'd0; e_pdlen = 8'd0; e_sh = 1'b0;
         r_status = 8'd0; r_conn = 32'd0; a_tmr = 2'd0; t_dl = 24'd0; a_key = 2'd0;
         a_lpend_inc = 1'b0; a_lpend_dec = 1'b0; a_lidx = 4'd0;
     end
@@ -984,6 +1034,7 @@ task ev_pdata(input [2:0] m);
         e_pw = pd_word(m);
         e_pdlen = pd_bytes(m);
         e_pn = pd_words(m);
+        e_sh = m == M_MRA;
     end
 endtask
 
@@ -1233,6 +1284,9 @@ always @(posedge clk) begin
                     M_MRA: begin
                         if (c_state == C_REQ_SENT) begin
                             arm(after(rw8[23:19]) + (24'd1 << (cfg_resp_timeout > 5'd22 ? 5'd22 : cfg_resp_timeout)));
+                            // The listener wants more time: the host hears of it, with its data.
+                            post_event(SAN_CM_EVENT_DEFERRED);
+                            ev_pdata(M_MRA);
                         end else begin
                             a_ctxw = 1'b0;
                         end
@@ -1460,7 +1514,8 @@ always @(posedge clk) begin
                     SAN_CM_OP_CONNECT, SAN_CM_OP_ACCEPT, SAN_CM_OP_REJECT, SAN_CM_OP_DEFER,
                     SAN_CM_OP_DISCONNECT: begin
                         if (ch_pdlen > (ch_op == SAN_CM_OP_CONNECT ? 8'd56 : ch_op == SAN_CM_OP_ACCEPT ? 8'd196
-                                : ch_op == SAN_CM_OP_REJECT ? 8'd148 : ch_op == SAN_CM_OP_DISCONNECT ? 8'd220 : 8'd0)) begin
+                                : ch_op == SAN_CM_OP_REJECT ? 8'd148 : ch_op == SAN_CM_OP_DISCONNECT ? 8'd220
+                                : 8'd222)) begin
                             r_status = SAN_CM_STATUS_BAD_LENGTH;
                         end else if ((ch_op == SAN_CM_OP_CONNECT || ch_op == SAN_CM_OP_ACCEPT) && !ch_rings_ok) begin
                             r_status = SAN_CM_STATUS_BAD_RING;
@@ -1596,6 +1651,8 @@ always @(posedge clk) begin
                             a_ctxw = 1'b1;
                             mad_to_peer(M_MRA);
                             a_msg = 2'd0;
+                            a_pd = 1'b1;
+                            a_pdlen = ch_pdlen;
                         end else begin
                             r_status = SAN_CM_STATUS_BAD_STATE;
                         end

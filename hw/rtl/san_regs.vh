@@ -6,7 +6,7 @@
 /* verilator lint_off UNUSEDPARAM */
 
 // CRC-32 of hw/regs/san_nic.yaml
-localparam [31:0] SAN_CONTRACT_ID = 32'h31362438;
+localparam [31:0] SAN_CONTRACT_ID = 32'h1432A169;
 
 // Block nic: Identity, build parameters, control and status of the whole NIC. Always the first block.
 localparam [31:0] SAN_NIC_TYPE = 32'h53414E43;
@@ -567,7 +567,8 @@ localparam [7:0] SAN_CM_EVENT_TIMED_OUT = 8'h4;
 localparam [7:0] SAN_CM_EVENT_DISCONNECT_REQUEST = 8'h5;
 localparam [7:0] SAN_CM_EVENT_DISCONNECTED = 8'h6;
 localparam [7:0] SAN_CM_EVENT_CONN_ERROR = 8'h7;
-localparam integer SAN_CM_EVENT_MAX = 7;
+localparam [7:0] SAN_CM_EVENT_DEFERRED = 8'h8;
+localparam integer SAN_CM_EVENT_MAX = 8;
 
 // CMRejReason: IB CM reject reasons the NIC sends or that matter to sockets.
 localparam [15:0] SAN_CM_REJ_REASON_NO_QP = 16'h1;
