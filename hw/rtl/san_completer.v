@@ -19,12 +19,16 @@
 //               flush = 1: a stopped connection's flush (after a load with ctx_load_flush, from the
 //               oldest incomplete WQE to the producer index): with last = 1, a FLUSHED CQE for idx
 //               at once (whatever the state); with last = 0, the end of the flush, passed on as
-//               an end marker (m_cqe_flush) behind every CQE before it.
+//               an end marker (m_cqe_flush) behind every CQE before it. gen: the generation
+//               of the latest command the sq engine had taken when it made the record (0 after
+//               a load).
 //   s_ack_*     AETH of each ACK/NAK received for a connection in RTS (PSN and syndrome; the MSN
 //               is not needed: the PSN says everything an in-order sender needs).
 //   m_rw_*      to the sq engine: hold = 0: drop what is in flight and send again from packet pkt
 //               of the WQE at ring index idx whose first PSN is psn; hold = 1: drop what is in
-//               flight and send nothing until the next command.
+//               flight and send nothing until the next command. gen: the command's generation,
+//               one more than the last (mod 16, from 0 at a load), which the sq engine copies
+//               into every record it makes after taking the command.
 //   m_una_*     to the sq engine, no backpressure: the oldest unacknowledged PSN and the ring
 //               index of the oldest incomplete WQE, sent whenever an event changed either.
 //   m_cqe_*     send completions (wqe_index, status) to the CQ writer; flush: an end marker.
@@ -84,6 +88,15 @@
 //            REMOTE_OP_ERROR. Other syndromes (type 10, NAK codes 4..31, reserved bit 7 set):
 //            ignored, counted.
 //   timeout  a retry (retry_left--, nak_done = 0, go-back-N, timer restarted) or RETRY_EXCEEDED.
+// The resend point: {sidx, spsn}, the next WQE to record and the PSN after the latest packet, from
+// the records of the current generation (set to {cidx, una} by every command, {0, first PSN} by
+// a load; records of an older generation, queued before the command was taken, are ignored, as
+// is one that does not follow on: end PSN spsn + 1, or spsn for a WQE that sends nothing).
+// The sq engine never fetches a WQE behind cidx nor sends a chunk behind una: it waits. So after
+// every event that leaves the connection live, not held (RNR wait) and with no command of its
+// own, if cidx is after sidx or una after spsn (acknowledgements of a first sending arriving
+// after a go-back and passing the point being resent), the completer goes back again: forward,
+// {idx = cidx, psn = cpsn, pkt = una - cpsn}, so the sq engine skips what is complete.
 // Progress resets retry_left, rnr_left and nak_done and restarts the retransmit timer (so it also
 // ends an RNR wait, as does a PSN-sequence NAK that acts). "Restart" means: on, deadline
 // now + 4 << timeout ticks (at most 2^31 - 1), if timeout != 0 and una != hw; else off. Go-back-N sends {idx = cidx, psn = cpsn, pkt = una - cpsn} after completion. An error
@@ -130,6 +143,7 @@ module san_completer #(
     input  wire                    s_rec_signaled,
     input  wire [7:0]              s_rec_status,
     input  wire                    s_rec_flush,
+    input  wire [3:0]              s_rec_gen,
     input  wire                    s_rec_valid,
     output wire                    s_rec_ready,
 
@@ -144,6 +158,7 @@ module san_completer #(
     // Go-back-N and hold commands to the sq engine
     output wire [$clog2(N_QP)-1:0] m_rw_qpn,
     output wire                    m_rw_hold,
+    output wire [3:0]              m_rw_gen,
     output wire [15:0]             m_rw_idx,
     output wire [23:0]             m_rw_psn,
     output wire [23:0]             m_rw_pkt,
@@ -286,7 +301,10 @@ localparam integer C_TON = C_TMO + 5;       // timer running
 localparam integer C_TRNR = C_TON + 1;      // 1: it is an RNR wait, 0: the retransmit timer
 localparam integer C_DL = C_TRNR + 1;       // its deadline (ticks)
 localparam integer C_NAKD = C_DL + 32;      // a PSN-sequence NAK for this una was acted on
-localparam integer CTX_W = C_NAKD + 1;
+localparam integer C_GEN = C_NAKD + 1;      // generation of the latest command (0 after a load)
+localparam integer C_SIDX = C_GEN + 4;      // the resend point: the next WQE the sq engine records,
+localparam integer C_SPSN = C_SIDX + 16;    // and the PSN after its latest packet, in this generation
+localparam integer CTX_W = C_SPSN + 24;
 
 reg [CTX_W-1:0] ctx_mem [0:N_QP-1];
 reg [CTX_W-1:0] ctx_q;              // the entry read in the previous cycle
@@ -334,6 +352,9 @@ wire        e_ton = ctx_q[C_TON];
 wire        e_trnr = ctx_q[C_TRNR];
 wire [31:0] e_dl = ctx_q[C_DL +: 32];
 wire        e_nakd = ctx_q[C_NAKD];
+wire [3:0]  e_gen = ctx_q[C_GEN +: 4];
+wire [15:0] e_sidx = ctx_q[C_SIDX +: 16];
+wire [23:0] e_spsn = ctx_q[C_SPSN +: 24];
 
 wire [31:0] e_late = now_reg - e_dl;
 wire        e_expired = e_rts && !e_err && e_ton && e_late < 32'h8000_0000;
@@ -388,6 +409,7 @@ reg             op_last_reg, op_last_next;
 reg             op_sig_reg, op_sig_next;
 reg [7:0]       op_status_reg, op_status_next;   // record: its status
 reg [7:0]       op_syn_reg, op_syn_next;
+reg [3:0]       op_gen_reg, op_gen_next;         // record: the generation it was made in
 
 // The context as the event leaves it (cidx and cpsn move on in ST_CMP), and what it asks for.
 reg [CTX_W-1:0] wk_reg, wk_next;
@@ -401,7 +423,7 @@ reg [ENT_W-1:0] byp_data_reg, byp_data_next;     // use this, not ent_q
 
 // Outputs.
 reg             rw_valid_reg = 1'b0, rw_valid_next;
-reg [QPN_W+64:0] rw_reg, rw_next;                // {qpn, hold, idx, psn, pkt}
+reg [QPN_W+68:0] rw_reg, rw_next;                // {qpn, hold, gen, idx, psn, pkt}
 reg             una_valid_reg = 1'b0, una_valid_next;
 reg [QPN_W+39:0] una_reg, una_next;              // {qpn, psn, idx}
 reg             query_valid_reg = 1'b0;
@@ -452,7 +474,7 @@ assign s_rec_ready = take_rec;
 assign s_ack_ready = take_ack;
 assign s_query_ready = state_reg != ST_INIT;
 
-assign {m_rw_qpn, m_rw_hold, m_rw_idx, m_rw_psn, m_rw_pkt} = rw_reg;
+assign {m_rw_qpn, m_rw_hold, m_rw_gen, m_rw_idx, m_rw_psn, m_rw_pkt} = rw_reg;
 assign m_rw_valid = rw_valid_reg;
 assign {m_una_qpn, m_una_psn, m_una_idx} = una_reg;
 assign m_una_valid = una_valid_reg;
@@ -467,8 +489,8 @@ assign stat_rnr_nak = st_rnr_reg;
 assign stat_ack_ignored = st_ign_reg;
 
 // ST_EVT: the event applied to the context (blocking temporaries, in the order of the rules).
-reg [23:0] n_una, n_hw, n_ridx_psn;
-reg [15:0] n_ridx;
+reg [23:0] n_una, n_hw, n_ridx_psn, n_spsn;
+reg [15:0] n_ridx, n_sidx;
 reg [2:0]  n_retry, n_rnr;
 reg        n_ton, n_trnr, n_nakd, n_err;
 reg [31:0] n_dl;
@@ -492,6 +514,8 @@ always @* begin
     n_hw = e_hw;
     n_ridx = e_ridx;
     n_ridx_psn = e_rpsn;
+    n_sidx = e_sidx;
+    n_spsn = e_spsn;
     n_retry = e_retry;
     n_rnr = e_rnr;
     n_ton = e_ton;
@@ -515,6 +539,17 @@ always @* begin
             if (rec_ok) begin
                 n_ridx = e_ridx + 16'd1;
                 n_ridx_psn = op_psn_reg;
+            end
+            if (op_gen_reg == e_gen && (op_psn_reg == e_spsn + 24'd1
+                    || (op_psn_reg == e_spsn && op_first_reg == e_spsn))) begin
+                // Made since the latest command, and next in line (a packet after the latest,
+                // or a WQE that sends nothing): where the resend has got to. The records of one
+                // generation are contiguous; the test keeps out a stale record of an earlier
+                // load (whose generation may be the same) and one 16 generations old.
+                n_spsn = op_psn_reg;
+                if (op_last_reg) begin
+                    n_sidx = op_idx_reg + 16'd1;
+                end
             end
             if (!e_ton && e_tmo != 5'd0 && e_una != n_hw) begin
                 n_ton = 1'b1;
@@ -631,8 +666,17 @@ wire             head_done = !skip_reg && wk_cidx != wk_ridx && psn_le(head_end,
 wire             head_cqe = head_sig || head_status != SAN_CQE_STATUS_OK;
 wire             rw_free = !rw_valid_reg || m_rw_ready;
 wire             err_free = !err_valid_reg || m_err_ready;
-wire             need_rw = gbn_reg || hold_reg || fail_reg;
 wire [15:0]      wk_cidx_next = wk_cidx + 16'd1;
+wire [3:0]       wk_gen_next = wk_reg[C_GEN +: 4] + 4'd1;
+// Progress passed the resend point (acknowledgements of a first sending that came after a
+// go-back): the sq engine would fetch complete WQEs or resend acknowledged packets, and waits
+// instead; go back again, forward to cidx and una. Not while held (an RNR wait ends in a go-back).
+wire [15:0]      wk_sbehind = wk_cidx - wk_reg[C_SIDX +: 16];
+wire [23:0]      wk_sback = wk_una - wk_reg[C_SPSN +: 24];
+wire             fwd = !skip_reg && !gbn_reg && !hold_reg && !fail_reg
+                       && !(wk_reg[C_TON] && wk_reg[C_TRNR])
+                       && ((wk_sbehind != 16'd0 && !wk_sbehind[15]) || (wk_sback != 24'd0 && !wk_sback[23]));
+wire             need_rw = gbn_reg || hold_reg || fail_reg || fwd;
 
 always @* begin
     state_next = state_reg;
@@ -654,6 +698,7 @@ always @* begin
     op_sig_next = op_sig_reg;
     op_status_next = op_status_reg;
     op_syn_next = op_syn_reg;
+    op_gen_next = op_gen_reg;
 
     wk_next = wk_reg;
     skip_next = skip_reg;
@@ -723,6 +768,7 @@ always @* begin
                 ctx_wdata[C_RCNT +: 3] = ctx_load_retry_cnt;
                 ctx_wdata[C_RNRR +: 3] = ctx_load_rnr_retry;
                 ctx_wdata[C_TMO +: 5] = ctx_load_timeout;
+                ctx_wdata[C_SPSN +: 24] = ctx_load_sq_psn;
             end else if (fire_tmr) begin
                 op_kind_next = OP_TMR;
                 op_qpn_next = scan_qpn_reg;
@@ -740,6 +786,7 @@ always @* begin
                 op_last_next = s_rec_last;
                 op_sig_next = s_rec_signaled;
                 op_status_next = s_rec_status;
+                op_gen_next = s_rec_gen;
                 if (take_rec && s_rec_flush) begin
                     // A flushed WQE or the flush's end: no context involved.
                     cqe_push = 1'b1;
@@ -792,6 +839,8 @@ always @* begin
                 wk_next[C_TRNR] = n_trnr;
                 wk_next[C_DL +: 32] = n_dl;
                 wk_next[C_NAKD] = n_nakd;
+                wk_next[C_SIDX +: 16] = n_sidx;
+                wk_next[C_SPSN +: 24] = n_spsn;
             end
             gbn_next = ev_gbn && !ev_fail;
             hold_next = ev_rnr_wait && !ev_fail;
@@ -842,8 +891,13 @@ always @* begin
                     err_next = {op_qpn_reg, fail_status_reg};
                 end
                 if (need_rw) begin
+                    // A new generation: the resend starts at cidx and una.
                     rw_valid_next = 1'b1;
-                    rw_next = {op_qpn_reg, !gbn_reg, wk_cidx, wk_cpsn, wk_una - wk_cpsn};
+                    rw_next = {op_qpn_reg, !(gbn_reg || fwd), wk_gen_next, wk_cidx, wk_cpsn,
+                        wk_una - wk_cpsn};
+                    ctx_wdata[C_GEN +: 4] = wk_gen_next;
+                    ctx_wdata[C_SIDX +: 16] = wk_cidx;
+                    ctx_wdata[C_SPSN +: 24] = wk_una;
                 end
                 state_next = ST_IDLE;
             end
@@ -876,6 +930,7 @@ always @(posedge clk) begin
     op_sig_reg <= op_sig_next;
     op_status_reg <= op_status_next;
     op_syn_reg <= op_syn_next;
+    op_gen_reg <= op_gen_next;
     wk_reg <= wk_next;
     skip_reg <= skip_next;
     gbn_reg <= gbn_next;

@@ -501,6 +501,7 @@ wire [QPN_W-1:0] rec_qpn, rw_qpn, una_qpn, ack_qpn;
 wire        rec_last, rec_signaled, rec_valid, rec_ready;
 wire [15:0] rec_idx, rw_idx, una_idx;
 wire [23:0] rec_first_psn, rec_end_psn, rw_psn, rw_pkt, una_psn, ack_psn, ack_msn;
+wire [3:0]  rec_gen, rw_gen;
 wire [7:0]  rec_status, ack_syndrome;
 wire        rw_hold, rw_valid, rw_ready, una_valid, ack_valid, ack_ready;
 
@@ -622,10 +623,12 @@ san_sq_engine #(
     .m_rec_signaled(rec_signaled),
     .m_rec_status(rec_status),
     .m_rec_flush(rec_flush),
+    .m_rec_gen(rec_gen),
     .m_rec_valid(rec_valid),
     .m_rec_ready(rec_ready),
     .s_rw_qpn(rw_qpn),
     .s_rw_hold(rw_hold),
+    .s_rw_gen(rw_gen),
     .s_rw_idx(rw_idx),
     .s_rw_psn(rw_psn),
     .s_rw_pkt(rw_pkt),
@@ -662,6 +665,7 @@ san_completer #(
     .s_rec_signaled(rec_signaled),
     .s_rec_status(rec_status),
     .s_rec_flush(rec_flush),
+    .s_rec_gen(rec_gen),
     .s_rec_valid(rec_valid),
     .s_rec_ready(rec_ready),
     .s_ack_qpn(ack_qpn),
@@ -672,6 +676,7 @@ san_completer #(
     .s_ack_ready(ack_ready),
     .m_rw_qpn(rw_qpn),
     .m_rw_hold(rw_hold),
+    .m_rw_gen(rw_gen),
     .m_rw_idx(rw_idx),
     .m_rw_psn(rw_psn),
     .m_rw_pkt(rw_pkt),

@@ -46,7 +46,12 @@
 // unless the command holds the connection (RNR wait, error), its consumer index goes back to
 // the WQE named and the next turn fetches it again from host memory and resumes it at the
 // packet named, with that WQE's PSNs: payload is re-read at the right offset, mid-message
-// too. Resent messages get the same PSNs and the same records as the first time.
+// too. Resent messages get the same PSNs and the same records as the first time, and each record
+// carries the generation of the latest command (s_rw_gen; 0 after a load), so the completer can
+// tell the records of its latest go-back from those queued before it. A WQE behind the oldest
+// incomplete one, or a chunk behind the oldest unacknowledged PSN, is complete (acknowledgements
+// of a first sending can pass the point being resent): it is never fetched or read; the
+// connection waits for the completer's next command, which goes back forward to them.
 //
 // Reads in flight are bounded by the WQE FIFO (WQ_DEPTH fetches) and the packet credits
 // (PKT_DEPTH payload reads); the order FIFO holds both. Errors (in the record's status, for the
@@ -176,13 +181,16 @@ module san_sq_engine #(
     output wire                     m_rec_signaled,
     output wire [7:0]               m_rec_status,
     output wire                     m_rec_flush,
+    output wire [3:0]               m_rec_gen,
     output wire                     m_rec_valid,
     input  wire                     m_rec_ready,
 
     // Go-back-N commands from the completer: drop everything in flight for qpn; unless hold,
-    // resend from packet pkt of the WQE at ring index idx, whose first PSN is psn
+    // resend from packet pkt of the WQE at ring index idx, whose first PSN is psn; gen names the
+    // command, and every record made after it carries it (m_rec_gen; 0 after a load)
     input  wire [$clog2(N_QP)-1:0]  s_rw_qpn,
     input  wire                     s_rw_hold,
+    input  wire [3:0]               s_rw_gen,
     input  wire [15:0]              s_rw_idx,
     input  wire [23:0]              s_rw_psn,
     input  wire [23:0]              s_rw_pkt,
@@ -241,7 +249,7 @@ localparam integer WQE_W = 1 + 8 + 2 + 32 + 64 + 64;
 localparam integer CHB_W = 20;
 localparam integer MSG_W = QPN_W + ADR_W + EP_W + 16 + 24 + 24 + CHB_W + 4 + 1 + 1 + 2 + 3;
 // A record: connection, last, ring index, first PSN, end PSN, signaled, status.
-localparam integer REC_W = QPN_W + 1 + 16 + 24 + 24 + 1 + 8 + 1;
+localparam integer REC_W = QPN_W + 1 + 16 + 24 + 24 + 1 + 8 + 1 + 4;
 
 localparam [7:0] OP_SEND_FIRST = 8'h00;
 localparam [7:0] OP_SEND_MIDDLE = 8'h01;
@@ -357,11 +365,14 @@ always @(posedge clk) begin
 end
 
 // ep: epoch; written by loads and go-back-N commands, read asynchronously (distributed RAM) by
-// turns, the message stage and the emitter. una, cidx: the completer's progress; written by its
+// turns, the message stage and the emitter. gen: the generation of the latest command (0 after
+// a load), read by the emitter for its records: a record is made only of what is not stale, so
+// of what came after that command. una, cidx: the completer's progress; written by its
 // updates and loads, read asynchronously by the message stage and turns. rs: {hold, resume,
 // ring index, first PSN, packet}; written by loads, commands and turns, read with the table FSM.
 localparam integer RS_W = 1 + 1 + 16 + 24 + 24;
 reg [EP_W-1:0] ep_mem [0:N_QP-1];
+reg [3:0] gen_mem [0:N_QP-1];
 reg [23:0] una_mem [0:N_QP-1];
 reg [15:0] cidx_mem [0:N_QP-1];
 reg [RS_W-1:0] rs_mem [0:N_QP-1];
@@ -369,6 +380,7 @@ reg [RS_W-1:0] rs_q;
 reg ep_we;
 reg [QPN_W-1:0] ep_wa;
 reg [EP_W-1:0] ep_wd;
+reg [3:0] gen_wd;
 reg rs_we;
 reg [QPN_W-1:0] rs_wa;
 reg [RS_W-1:0] rs_wd;
@@ -376,6 +388,7 @@ reg [RS_W-1:0] rs_wd;
 always @(posedge clk) begin
     if (ep_we) begin
         ep_mem[ep_wa] <= ep_wd;
+        gen_mem[ep_wa] <= gen_wd;
     end
 end
 
@@ -489,10 +502,11 @@ assign s_db_ready = s_state_reg == S_IDLE && !ld && !s_rw_valid && !(sch_can && 
 wire db_take = s_db_valid && s_db_ready;
 wire sch_take = sch_can && !db_take;
 // WQEs fetched beyond the oldest incomplete one stay within the completer's table. A WQE behind
-// it (complete already: progress passed the point a go-back-N resends from) is fetched again;
-// the completer ignores its record.
+// it is complete (progress passed the point a go-back-N resends from): it is never fetched, as
+// the driver may have reused its slot; the connection waits for the completer, which then goes
+// back again, forward to its oldest incomplete WQE.
 wire [15:0] s_ahead = c_ci - cidx_mem[s_qpn_reg];
-wire s_win_ok = s_ahead < MSG_WINDOW[15:0] || s_ahead[15];
+wire s_win_ok = s_ahead < MSG_WINDOW[15:0];
 wire [EP_W-1:0] s_ep = ep_mem[s_qpn_reg];
 wire [EP_W-1:0] rw_ep = ep_mem[s_rw_qpn];
 wire w_issue;
@@ -519,6 +533,7 @@ always @* begin
     ep_we = 1'b0;
     ep_wa = ctx_load_qpn;
     ep_wd = ep_mem[ctx_load_qpn] + 1'b1;
+    gen_wd = 4'd0;
     rs_we = 1'b0;
     rs_wa = s_qpn_reg;
     rs_wd = {RS_W{1'b0}};
@@ -563,6 +578,7 @@ always @* begin
                 ep_we = 1'b1;
                 ep_wa = s_rw_qpn;
                 ep_wd = rw_ep + 1'b1;
+                gen_wd = s_rw_gen;
                 s_qpn_next = s_rw_qpn;
                 rw_hold_next = s_rw_hold;
                 rw_idx_next = s_rw_idx;
@@ -916,11 +932,11 @@ wire [6:0] c_n = c_end ? c_left[6:0] : c_bnd;
 wire [CHB_W-1:0] c_bytes = c_end ? p_rem_reg[CHB_W-1:0]
     : ({{(CHB_W-7){1'b0}}, c_n} << r_log_reg);
 wire [23:0] c_last_psn = p_psn_reg + {17'd0, c_n} - 24'd1;
-// Inside the window: its last PSN less than WINDOW after una, or behind una (acknowledged
-// already: progress can pass the point a go-back-N resends from, when acknowledgements of the
-// first sending arrive after it).
+// Inside the window: its last PSN less than WINDOW after una. A chunk behind una (progress
+// passed the point a go-back-N resends from) waits, reading no payload, until the completer's
+// go-back forward to una makes it stale.
 wire [23:0] c_out = c_last_psn - una_mem[r_qpn_reg];
-wire c_win = c_out < WINDOW[23:0] || c_out[23];
+wire c_win = c_out < WINDOW[23:0];
 wire c_stale = r_ep_reg != ep_mem[r_qpn_reg];
 wire c_go = p_state_reg == P_CHUNK && !c_stale && c_win && msg_s_ready;
 
@@ -1202,7 +1218,7 @@ always @* begin
     tx_pay_len_next = tx_pay_len_reg;
     rec_push = 1'b0;
     rec_in = {m_qpn, e_mlast, m_idx, m_first, e_psn + 24'd1, m_sig,
-        (e_mlast && e_err) ? SAN_CQE_STATUS_DMA_ERROR : SAN_CQE_STATUS_OK, 1'b0};
+        (e_mlast && e_err) ? SAN_CQE_STATUS_DMA_ERROR : SAN_CQE_STATUS_OK, 1'b0, gen_mem[m_qpn]};
     len_push = 1'b0;
     len_in = {1'b0, tx_pay_len_reg};
 
@@ -1233,7 +1249,7 @@ always @* begin
     if (e_fail && !m_stale) begin
         rec_push = 1'b1;
         rec_in = {m_qpn, 1'b1, m_idx, m_first, m_first, m_sig,
-            m_status == MS_DMA ? SAN_CQE_STATUS_DMA_ERROR : SAN_CQE_STATUS_BAD_WQE, 1'b0};
+            m_status == MS_DMA ? SAN_CQE_STATUS_DMA_ERROR : SAN_CQE_STATUS_BAD_WQE, 1'b0, gen_mem[m_qpn]};
     end
     if (tx_fire && tx_pay_len_reg != 13'd0) begin
         len_push = 1'b1;
@@ -1321,7 +1337,7 @@ always @(posedge clk) begin
 end
 
 wire [REC_W-1:0] fl_rec = {fl_qpn_reg, fl_more, fl_idx_reg, 24'd0, 24'd0, 1'b0,
-    SAN_CQE_STATUS_FLUSHED, 1'b1};
+    SAN_CQE_STATUS_FLUSHED, 1'b1, 4'd0};
 
 san_sync_fifo #(
     .WIDTH(REC_W),
@@ -1333,7 +1349,7 @@ san_sync_fifo #(
     .s_valid(rec_push || fl_push),
     .s_ready(rec_s_ready),
     .m_data({m_rec_qpn, m_rec_last, m_rec_idx, m_rec_first_psn, m_rec_end_psn, m_rec_signaled,
-        m_rec_status, m_rec_flush}),
+        m_rec_status, m_rec_flush, m_rec_gen}),
     .m_valid(m_rec_valid),
     .m_ready(m_rec_ready)
 );

@@ -82,6 +82,7 @@ type compRec struct {
 	first, end uint32
 	signaled   bool
 	status     uint8
+	gen        uint8 // the generation of the latest command the sender had taken (0 after a load)
 }
 
 type compAck struct {
@@ -93,15 +94,16 @@ type compAck struct {
 type compRW struct {
 	qpn      int
 	hold     bool
+	gen      uint8 // one more than the connection's last command (mod 16, from 0 at a load)
 	idx      uint16
 	psn, pkt uint32
 }
 
 func (r compRW) String() string {
 	if r.hold {
-		return fmt.Sprintf("QP %d HOLD", r.qpn)
+		return fmt.Sprintf("QP %d HOLD (gen %d)", r.qpn, r.gen)
 	}
-	return fmt.Sprintf("QP %d back to WQE %d (PSN %#x) packet %d", r.qpn, r.idx, r.psn, r.pkt)
+	return fmt.Sprintf("QP %d back to WQE %d (PSN %#x) packet %d (gen %d)", r.qpn, r.idx, r.psn, r.pkt, r.gen)
 }
 
 type compCQE struct {
@@ -133,6 +135,11 @@ type compConn struct {
 	ton, trnr, nakDone  bool
 	deadline            uint32
 	ent                 [compWindow]compEntry
+	// The generation of the latest command, and the resend point: the next WQE the sender
+	// records and the PSN after its latest packet, from the records of that generation.
+	gen  uint8
+	sidx uint16
+	spsn uint32
 }
 
 // compModel is the reference model: events applied in the order the block takes them, the
@@ -147,6 +154,7 @@ type compModel struct {
 	timeouts, seqNaks, rnrNaks, ignored int
 	fails                               map[uint8]int
 	gbns, holds, completions, rejected  int
+	fwds                                int // go-backs forward (progress passed the resend point)
 }
 
 func newCompModel() *compModel {
@@ -155,7 +163,7 @@ func newCompModel() *compModel {
 
 func (m *compModel) load(l compLoad) {
 	m.conns[l.qpn] = compConn{compParams: l.compParams, una: l.psn, hw: l.psn, cpsn: l.psn, rpsn: l.psn,
-		retryLeft: l.retry, rnrLeft: l.rnr}
+		retryLeft: l.retry, rnrLeft: l.rnr, spsn: l.psn}
 }
 
 func (c *compConn) live() bool { return c.rts && !c.err }
@@ -201,6 +209,13 @@ func (m *compModel) record(r compRec, now uint32) {
 			c.rpsn = r.end
 		} else {
 			m.rejected++
+		}
+	}
+	if r.gen == c.gen && (r.end == (c.spsn+1)&psnMask || r.end == c.spsn && r.first == c.spsn) {
+		// Made since the latest command, and next in line: where the resend has got to.
+		c.spsn = r.end
+		if r.last {
+			c.sidx = r.idx + 1
 		}
 	}
 	if !c.ton && c.timeout != 0 && c.una != c.hw {
@@ -318,6 +333,15 @@ func (m *compModel) finish(q int, una uint32, cidx uint16, act compAct) {
 	if !act.fail && (c.una != una || c.cidx != cidx) {
 		m.unas = append(m.unas, compUna{qpn: q, psn: c.una, idx: c.cidx})
 	}
+	// Progress passed the resend point (acknowledgements of a first sending after a go-back):
+	// the sender would wait, so go back again, forward to cidx and una. Not in an RNR wait.
+	fwd := !act.fail && !act.gbn && !act.hold && !(c.ton && c.trnr) &&
+		(c.cidx != c.sidx && c.cidx-c.sidx < 1<<15 || c.una != c.spsn && psnLE(c.spsn, c.una))
+	if act.fail || act.gbn || act.hold || fwd {
+		// A new generation: the resend starts at cidx and una.
+		c.gen = (c.gen + 1) & 15
+		c.sidx, c.spsn = c.cidx, c.una
+	}
 	switch {
 	case act.fail:
 		// The failed WQE completes: cidx moves past it and says so, so that a flush (the
@@ -327,13 +351,17 @@ func (m *compModel) finish(q int, una uint32, cidx uint16, act compAct) {
 		m.unas = append(m.unas, compUna{qpn: q, psn: c.una, idx: c.cidx})
 		m.errs = append(m.errs, compCQE{qpn: q, status: act.status})
 		c.err, c.ton = true, false
-		m.rws = append(m.rws, compRW{qpn: q, hold: true})
+		m.rws = append(m.rws, compRW{qpn: q, hold: true, gen: c.gen})
 		m.fails[act.status]++
-	case act.gbn:
-		m.rws = append(m.rws, compRW{qpn: q, idx: c.cidx, psn: c.cpsn, pkt: (c.una - c.cpsn) & psnMask})
-		m.gbns++
+	case act.gbn || fwd:
+		m.rws = append(m.rws, compRW{qpn: q, gen: c.gen, idx: c.cidx, psn: c.cpsn, pkt: (c.una - c.cpsn) & psnMask})
+		if fwd {
+			m.fwds++
+		} else {
+			m.gbns++
+		}
 	case act.hold:
-		m.rws = append(m.rws, compRW{qpn: q, hold: true})
+		m.rws = append(m.rws, compRW{qpn: q, hold: true, gen: c.gen})
 		m.holds++
 	}
 }
@@ -378,6 +406,7 @@ type compBench struct {
 	live                map[int]bool
 	overdue             map[int]int
 	lastUna             map[int]compUna
+	gens                map[int]uint8 // the generation of each connection's latest command taken
 	notReady, maxNotRdy int
 	// Observed.
 	rwLog                                 []compObsRW
@@ -397,7 +426,7 @@ type compBench struct {
 func newCompBench(t *testing.T, seed int64) *compBench {
 	t.Logf("seed %d", seed)
 	b := &compBench{t: t, d: dut.New(t, "san_completer"), rng: rand.New(rand.NewSource(seed)), m: newCompModel(),
-		live: map[int]bool{}, overdue: map[int]int{}, lastUna: map[int]compUna{},
+		live: map[int]bool{}, overdue: map[int]int{}, lastUna: map[int]compUna{}, gens: map[int]uint8{},
 		hRW: holdCheck{name: "m_rw"}, hCQE: holdCheck{name: "m_cqe"}, hErr: holdCheck{name: "m_err"}}
 	require.EqualValues(t, compRst, b.d.Cycles(), "reset cycles")
 	// The reset sweep: nothing is taken until every connection is out of RTS.
@@ -427,6 +456,7 @@ func (b *compBench) cycle() {
 		d.Set("s_rec_end_psn", uint64(r.end))
 		d.Set("s_rec_signaled", b2u(r.signaled))
 		d.Set("s_rec_status", uint64(r.status))
+		d.Set("s_rec_gen", uint64(r.gen))
 	}
 	d.Set("s_rec_valid", b2u(b.recOn))
 	if len(b.acks) > 0 {
@@ -458,7 +488,7 @@ func (b *compBench) cycle() {
 	// Commands, in the order the block makes them. One nobody's event asked for comes from a
 	// timer the scan found in the last idle cycle.
 	rwValid := d.Get("m_rw_valid") == 1
-	rw := compRW{qpn: int(d.Get("m_rw_qpn")), hold: d.Get("m_rw_hold") == 1, idx: uint16(d.Get("m_rw_idx")),
+	rw := compRW{qpn: int(d.Get("m_rw_qpn")), hold: d.Get("m_rw_hold") == 1, gen: uint8(d.Get("m_rw_gen")), idx: uint16(d.Get("m_rw_idx")),
 		psn: uint32(d.Get("m_rw_psn")), pkt: uint32(d.Get("m_rw_pkt"))}
 	b.hRW.check(t, c, rwValid, rwReady, fmt.Append(nil, rw))
 	if rwValid && !b.rwHeld {
@@ -482,14 +512,19 @@ func (b *compBench) cycle() {
 		if exp.hold {
 			require.Equal(t, exp.qpn, rw.qpn, "cycle %d: command %v, want %v", c, rw, exp)
 			require.True(t, rw.hold, "cycle %d: command %v, want %v", c, rw, exp)
+			require.Equal(t, exp.gen, rw.gen, "cycle %d: command %v, want %v", c, rw, exp)
 		} else {
 			require.Equal(t, exp, rw, "cycle %d: command", c)
 		}
 		b.rwLog = append(b.rwLog, compObsRW{compRW: rw, cycle: c, timer: timer})
 	}
 	b.rwHeld = rwValid && !rwReady
-	if rwValid && rwReady && b.onRW != nil {
-		b.onRW(rw)
+	if rwValid && rwReady {
+		// The sender stamps every record it makes from now on with the command's generation.
+		b.gens[rw.qpn] = rw.gen
+		if b.onRW != nil {
+			b.onRW(rw)
+		}
 	}
 
 	b.out("m_cqe", c, cqeReady, &m.cqes, &b.cqeLog, &b.hCQE)
@@ -596,6 +631,7 @@ func (b *compBench) cycle() {
 		b.live[l.qpn] = true
 		delete(b.overdue, l.qpn)
 		b.lastUna[l.qpn] = compUna{qpn: l.qpn, psn: l.psn}
+		b.gens[l.qpn] = 0
 		if b.onLoad != nil {
 			b.onLoad(l)
 		}
@@ -690,7 +726,7 @@ func (b *compBench) wqe(q int, idx uint16, first uint32, n int, signaled bool, s
 			end = (end + 1) & psnMask
 		}
 		b.recs = append(b.recs, compRec{qpn: q, last: i == max(n, 1)-1, idx: idx, first: first, end: end,
-			signaled: signaled, status: status})
+			signaled: signaled, status: status, gen: b.gens[q]})
 	}
 	return end
 }
@@ -726,7 +762,7 @@ func rwsOf(l []compObsRW) []compRW {
 	for i, r := range l {
 		out[i] = r.compRW
 		if r.hold {
-			out[i] = compRW{qpn: r.qpn, hold: true}
+			out[i] = compRW{qpn: r.qpn, hold: true, gen: r.gen}
 		}
 	}
 	return out
@@ -895,7 +931,7 @@ func TestCompleterSeqNak(t *testing.T) {
 	b.ack(q, p+1, synSeq) // the same again: ignored
 	b.settle()
 	rw, cqe, una := b.take()
-	assert.Equal(t, []compRW{{q, false, 0, p, 1}}, rwsOf(rw))
+	assert.Equal(t, []compRW{{q, false, 1, 0, p, 1}}, rwsOf(rw))
 	assert.Empty(t, cqe)
 	assert.Equal(t, []compUna{{q, p + 1, 0}}, una)
 	assert.Equal(t, 1, b.stSeq)
@@ -906,17 +942,17 @@ func TestCompleterSeqNak(t *testing.T) {
 	b.ack(q, p+3, synSeq) // message boundary: A complete, back to B's first packet
 	b.settle()
 	rw, cqe, una = b.take()
-	assert.Equal(t, []compRW{{q, false, 1, p + 3, 0}}, rwsOf(rw))
+	assert.Equal(t, []compRW{{q, false, 2, 1, p + 3, 0}}, rwsOf(rw))
 	assert.Equal(t, []compCQE{{q, 0, stOK}}, cqe)
 	assert.Equal(t, []compUna{{q, p + 3, 1}}, una)
 
 	// D: two packets sent, its last not recorded. A NAK into it completes B and C and goes back
 	// to packet 1 of D, the WQE at the recording index.
-	b.recs = append(b.recs, compRec{qpn: q, idx: 3, first: p + 6, end: p + 7}, compRec{qpn: q, idx: 3, first: p + 6, end: p + 8})
+	b.recs = append(b.recs, compRec{qpn: q, idx: 3, first: p + 6, end: p + 7, gen: 2}, compRec{qpn: q, idx: 3, first: p + 6, end: p + 8, gen: 2})
 	b.ack(q, p+7, synSeq)
 	b.settle()
 	rw, cqe, una = b.take()
-	assert.Equal(t, []compRW{{q, false, 3, p + 6, 1}}, rwsOf(rw))
+	assert.Equal(t, []compRW{{q, false, 3, 3, p + 6, 1}}, rwsOf(rw))
 	assert.Equal(t, []compCQE{{q, 2, stOK}}, cqe)
 	assert.Equal(t, []compUna{{q, p + 7, 3}}, una)
 
@@ -930,12 +966,12 @@ func TestCompleterSeqNak(t *testing.T) {
 
 	// More sent since: a NAK for p+8 acts once (progress to it, back to packet 2 of WQE 3),
 	// the same NAK again is a repeat.
-	b.recs = append(b.recs, compRec{qpn: q, idx: 3, first: p + 6, end: p + 9})
+	b.recs = append(b.recs, compRec{qpn: q, idx: 3, first: p + 6, end: p + 9, gen: 3})
 	b.ack(q, p+8, synSeq)
 	b.ack(q, p+8, synSeq)
 	b.settle()
 	rw, _, una = b.take()
-	assert.Equal(t, []compRW{{q, false, 3, p + 6, 2}}, rwsOf(rw), "the repeat ignored")
+	assert.Equal(t, []compRW{{q, false, 4, 3, p + 6, 2}}, rwsOf(rw), "the repeat ignored")
 	assert.Equal(t, []compUna{{q, p + 8, 3}}, una)
 	assert.Equal(t, 4, b.stSeq)
 	assert.Equal(t, 3, b.stIgn)
@@ -963,10 +999,11 @@ func TestCompleterRetryExhaustion(t *testing.T) {
 			rw, cqe, _ := b.take()
 			require.Len(t, rw, int(retry)+1)
 			for i, r := range rw[:retry] {
-				assert.Equal(t, compRW{q, false, 0, p, 1}, r.compRW, "retry %d", i)
+				assert.Equal(t, compRW{q, false, uint8(i + 1), 0, p, 1}, r.compRW, "retry %d", i)
 				assert.True(t, r.timer)
 			}
 			assert.True(t, rw[retry].hold, "hold after the last")
+			assert.Equal(t, retry+1, rw[retry].gen, "hold after the last: its generation")
 			assert.Equal(t, []compCQE{{q, 0, stRetryExc}}, cqe, "the oldest WQE fails")
 			assert.Equal(t, []compCQE{{qpn: q, status: stRetryExc}}, b.errLog, "one failure report for the CM")
 			assert.Equal(t, int(retry)+1, b.stTimeout, "timeouts")
@@ -1037,7 +1074,7 @@ func TestCompleterTimer(t *testing.T) {
 	ackAt := b.lastAck
 	b.runUntil(int(2*interval), "timeout", func() bool { return len(b.rwLog) > 0 })
 	rw, _, _ = b.take()
-	assert.Equal(t, compRW{q, false, 0, p, 1}, rw[0].compRW)
+	assert.Equal(t, compRW{q, false, 1, 0, p, 1}, rw[0].compRW)
 	assert.GreaterOrEqual(t, rw[0].cycle-ackAt, interval-compTickCyc)
 	assert.LessOrEqual(t, rw[0].cycle-ackAt, interval+compNQP+8)
 
@@ -1048,7 +1085,7 @@ func TestCompleterTimer(t *testing.T) {
 	b.ack(q, p+1, synSeq)
 	b.settle()
 	rw, _, _ = b.take()
-	assert.Equal(t, []compRW{{q, false, 0, p, 1}}, rwsOf(rw))
+	assert.Equal(t, []compRW{{q, false, 2, 0, p, 1}}, rwsOf(rw))
 	assert.Equal(t, 1, b.stIgn)
 	// ... and the timer restarted with the NAK: the next timeout clears the guard again.
 	b.runUntil(int(2*interval), "timeout", func() bool { return len(b.rwLog) > 0 })
@@ -1057,13 +1094,15 @@ func TestCompleterTimer(t *testing.T) {
 	rw, _, _ = b.take()
 	assert.Len(t, rw, 2, "timeout, then the NAK acts again")
 
-	// Everything acknowledged: the timer stops.
+	// Everything acknowledged (the first sending's packets: nothing was resent since the last
+	// go-back): the timer stops, and progress has passed the resend point (WQE 0, p+1), so one
+	// go-back forward to where the sender is to resume, the end.
 	b.ack(q, e-1, synAck)
 	b.settle()
 	assert.False(t, b.m.conns[q].ton)
 	b.run(int(3 * interval))
 	rw, cqe, _ := b.take()
-	assert.Empty(t, rw)
+	assert.Equal(t, []compRW{{q, false, 5, 1, e, 0}}, rwsOf(rw), "forward to the end, then nothing")
 	assert.Equal(t, []compCQE{{q, 0, stOK}}, cqe)
 	assert.Equal(t, 2, b.stTimeout)
 	b.checkStats()
@@ -1090,7 +1129,7 @@ func TestCompleterRNR(t *testing.T) {
 			b.ack(q, p+1, synRNR|code) // a repeat during the wait
 			b.settle()
 			rw, cqe, una := b.take()
-			assert.Equal(t, []compRW{{qpn: q, hold: true}}, rwsOf(rw))
+			assert.Equal(t, []compRW{{qpn: q, hold: true, gen: 1}}, rwsOf(rw))
 			assert.Equal(t, []compCQE{{q, 0, stOK}}, cqe)
 			assert.Equal(t, []compUna{{q, p + 1, 1}}, una)
 			assert.Equal(t, 1, b.stIgn, "repeat ignored")
@@ -1098,7 +1137,7 @@ func TestCompleterRNR(t *testing.T) {
 
 			b.runUntil(int(ticks+2)*compTickCyc+compNQP, "the end of the wait", func() bool { return len(b.rwLog) > 0 })
 			r := b.rwLog[0]
-			assert.Equal(t, compRW{q, false, 1, p + 1, 0}, r.compRW)
+			assert.Equal(t, compRW{q, false, 2, 1, p + 1, 0}, r.compRW)
 			// Found by the scan in cycle r.cycle-3 (scan, apply, command); the tick reached the
 			// deadline in cycle dlCycle; on an idle block the scan comes round within N_QP+1.
 			dlCycle := uint64(dl)*compTickCyc + compRst
@@ -1121,7 +1160,7 @@ func TestCompleterRNR(t *testing.T) {
 			b.ack(q, p+1, synRNR|1)
 			b.settle()
 			rw, cqe, _ = b.take()
-			assert.Equal(t, []compRW{{qpn: q, hold: true}, {q, false, 1, p + 1, 0}, {qpn: q, hold: true}}, rwsOf(rw))
+			assert.Equal(t, []compRW{{qpn: q, hold: true, gen: 3}, {q, false, 4, 1, p + 1, 0}, {qpn: q, hold: true, gen: 5}}, rwsOf(rw))
 			assert.Equal(t, []compCQE{{q, 1, stRNRExc}}, cqe)
 			assert.Equal(t, [2]bool{true, true}, b.query(q))
 			b.checkStats()
@@ -1143,14 +1182,15 @@ func TestCompleterRNRUnlimited(t *testing.T) {
 		b.settle()
 		b.runUntil(20*compTickCyc+compNQP, "the end of the wait", func() bool { return len(b.rwLog) == 2 })
 		rw, _, _ := b.take()
-		assert.Equal(t, []compRW{{qpn: q, hold: true}, {q, false, 0, p, 1}}, rwsOf(rw), "wait %d", i)
+		g := uint8(2*i+1) & 15
+		assert.Equal(t, []compRW{{qpn: q, hold: true, gen: g}, {q, false, (g + 1) & 15, 0, p, 1}}, rwsOf(rw), "wait %d", i)
 	}
 	assert.Equal(t, 12, b.stRNR)
 	assert.False(t, b.m.conns[q].err)
 	// The retransmit timer after the wait: no ACK, so a timeout, and with retry 1 the second fails.
 	b.runUntil(3*32*compTickCyc, "the error", func() bool { return b.m.conns[q].err && b.quiet() })
 	rw, cqe, _ := b.take()
-	assert.Equal(t, []compRW{{q, false, 0, p, 1}, {qpn: q, hold: true}}, rwsOf(rw))
+	assert.Equal(t, []compRW{{q, false, 9, 0, p, 1}, {qpn: q, hold: true, gen: 10}}, rwsOf(rw), "generations 25, 26 mod 16")
 	assert.Equal(t, []compCQE{{q, 0, stRetryExc}}, cqe)
 	assert.Equal(t, 2, b.stTimeout)
 	b.checkStats()
@@ -1173,7 +1213,7 @@ func TestCompleterRemoteNak(t *testing.T) {
 		b.ack(q, p+3, tc.syn) // A acknowledged; B fails
 		b.settle()
 		rw, cqe, una := b.take()
-		assert.Equal(t, []compRW{{qpn: q, hold: true}}, rwsOf(rw))
+		assert.Equal(t, []compRW{{qpn: q, hold: true, gen: 1}}, rwsOf(rw))
 		assert.Equal(t, []compCQE{{q, 0, stOK}, {q, 1, tc.status}}, cqe, "NAK %#x", tc.syn)
 		assert.Equal(t, []compUna{{q, p + 3, 2}}, una, "cidx moves past the failed WQE")
 		assert.Equal(t, [2]bool{true, true}, b.query(q))
@@ -1202,16 +1242,18 @@ func TestCompleterPSNWrap(t *testing.T) {
 	b.ack(q, 0x000001, synSeq) // back into B across the wrap: packet 2
 	b.settle()
 	rw, cqe, una := b.take()
-	assert.Equal(t, []compRW{{q, false, 1, 0xFFFFFF, 2}}, rwsOf(rw))
+	assert.Equal(t, []compRW{{q, false, 1, 1, 0xFFFFFF, 2}}, rwsOf(rw))
 	assert.Equal(t, []compCQE{{q, 0, stOK}}, cqe)
 	assert.Equal(t, []compUna{{q, 0xFFFFFF, 1}, {q, 1, 1}}, una)
 	assert.Equal(t, 2, b.stIgn)
 	// A timeout goes back to the same place.
 	b.runUntil(10*8*compTickCyc, "timeout", func() bool { return len(b.rwLog) > 0 })
-	assert.Equal(t, compRW{q, false, 1, 0xFFFFFF, 2}, b.rwLog[0].compRW)
+	assert.Equal(t, compRW{q, false, 2, 1, 0xFFFFFF, 2}, b.rwLog[0].compRW)
 	b.ack(q, 3, synAck)
 	b.settle()
-	_, cqe, una = b.take()
+	rw, cqe, una = b.take()
+	// The first sending's ACK passes the resend point (nothing resent): forward to the end.
+	assert.Equal(t, []compRW{{q, false, 2, 1, 0xFFFFFF, 2}, {q, false, 3, 3, 4, 0}}, rwsOf(rw))
 	assert.Equal(t, []compCQE{{q, 1, stOK}, {q, 2, stOK}}, cqe)
 	assert.Equal(t, []compUna{{q, 4, 3}}, una)
 	b.checkStats()
@@ -1306,6 +1348,7 @@ type compPeer struct {
 	pkt        int
 	psn        uint32
 	held       bool
+	gen        uint8 // of the latest command taken: on every record
 	cidx       uint16
 	toPeer     []compPkt
 	toUs       []compWireAck
@@ -1376,6 +1419,7 @@ func TestCompleterRandom(t *testing.T) {
 				if s == nil || !s.active {
 					return
 				}
+				s.gen = rw.gen
 				if rw.hold {
 					s.held = true
 					return
@@ -1448,13 +1492,13 @@ func TestCompleterRandom(t *testing.T) {
 							}
 							if w.npkts == 0 {
 								b.recs = append(b.recs, compRec{qpn: q, last: true, idx: s.cur, first: w.first, end: w.first,
-									signaled: w.signaled, status: w.status})
+									signaled: w.signaled, status: w.status, gen: s.gen})
 								s.cur, s.pkt = s.cur+1, 0
 							} else {
 								s.psn = (s.psn + 1) & psnMask
 								last := s.pkt == w.npkts-1
 								b.recs = append(b.recs, compRec{qpn: q, last: last, idx: s.cur, first: w.first, end: s.psn,
-									signaled: w.signaled, status: w.status})
+									signaled: w.signaled, status: w.status, gen: s.gen})
 								s.pkt++
 								if last {
 									s.cur, s.pkt = s.cur+1, 0
@@ -1549,6 +1593,7 @@ func TestCompleterRandom(t *testing.T) {
 				assert.Equal(t, [2]bool{cn.rts, cn.err}, b.query(q), "QP %d: final {rts, err}", q)
 			}
 			m := b.m
+			t.Logf("%d go-backs forward (progress past the resend point)", m.fwds)
 			t.Logf("%d cycles: %d WQEs completed, %d CQEs, %d go-back-N, %d holds, %d timer events, %d timeouts, "+
 				"%d seq NAKs, %d RNR NAKs, %d ignored, fails %v, %d records rejected, %d reloads, %d ghosts, %d queries, "+
 				"%d window stalls, %d commands the sender could not follow, max %d cycles not ready",
@@ -1556,6 +1601,7 @@ func TestCompleterRandom(t *testing.T) {
 				m.ignored, m.fails, m.rejected, reloads, ghosts, b.nQuer, windowStalls, peersMismatch(peers), b.maxNotRdy)
 			assert.Greater(t, m.completions, 1500)
 			assert.Greater(t, m.gbns, 50)
+			assert.Positive(t, m.fwds, "go-backs forward")
 			assert.Greater(t, m.holds, 20)
 			assert.Greater(t, m.seqNaks, 5)
 			assert.Greater(t, m.rnrNaks, 20)

@@ -66,6 +66,7 @@ type sqRecord struct {
 	EndPSN   uint32
 	Signaled bool
 	Status   regs.CQEStatus
+	Gen      uint8 // the generation of the latest command the engine had taken (0 after a load)
 }
 
 // sqWQE is one posted WQE as the reference sees it. PSNs are offsets from the context's first
@@ -106,6 +107,7 @@ type sqCtx struct {
 	unaIdx   int // oldest incomplete WQE
 	sentOff  int // progress as last sent to the engine
 	sentIdx  int
+	sentHist []sqSent // sentIdx over time, for the fetch check
 	failSlot map[uint64]bool
 }
 
@@ -119,6 +121,29 @@ func (x *sqCtx) firstOf(k int) int {
 		return x.wqes[k].first
 	}
 	return x.next
+}
+
+// sqSent is a progress update sent to the engine: the oldest incomplete WQE from that cycle.
+type sqSent struct {
+	at  uint64
+	idx int
+}
+
+// sqFetchSlack is how long a WQE fetch the engine decided may wait for the read port (payload
+// reads go first) before it leaves: a fetch of a WQE that completed longer ago than that was
+// decided after its completion.
+const sqFetchSlack = 300
+
+// doneBefore is the oldest incomplete WQE the engine had been told of sqFetchSlack cycles ago:
+// every WQE before it was complete by then.
+func (x *sqCtx) doneBefore(now uint64) int {
+	n := 0
+	for _, s := range x.sentHist {
+		if s.at+sqFetchSlack <= now {
+			n = max(n, s.idx)
+		}
+	}
+	return n
 }
 
 type sqAck struct {
@@ -152,8 +177,9 @@ type sqRec struct {
 // last packet decided) perhaps.
 type sqPass struct {
 	ctx   *sqCtx
-	held  bool // a hold: nothing at all
-	back  bool // made by a go-back-N command, starting at PSN offset from
+	held  bool  // a hold: nothing at all
+	gen   uint8 // the generation of the command or load that began it: on its every record
+	back  bool  // made by a go-back-N command, starting at PSN offset from
 	from  int
 	k, j  int // where the reference goes on generating: WQE and packet
 	pkts  []sqPkt
@@ -197,6 +223,8 @@ type sqConn struct {
 	fetchAt   []sqFetchAt
 	held      bool
 	holdUntil uint64
+	fwdAt     uint64 // no go-back forward before this cycle (tests that let the engine wait)
+	gen       uint8  // of the latest command taken (0 after a load)
 }
 
 func (c *sqConn) cur() *sqPass { return c.passes[len(c.passes)-1] }
@@ -226,6 +254,7 @@ type sqCmd struct {
 	k, j int
 	psn  uint32
 	at   uint64 // first cycle it is presented
+	gen  uint8  // as presented: one more than the connection's latest (mod 16)
 }
 
 type sqRead struct {
@@ -354,6 +383,7 @@ type sqBench struct {
 	// pass was cut; fetches that can only have been stale; progress sent past what the pass
 	// resending has sent.
 	rwMid, rwRecorded, rwWrap, regOld, strayOnly, lateUna int
+	fwds                                                  int // go-backs forward (goForward)
 
 	conns  map[int]*sqConn
 	list   []*sqConn // the connections in the order they were made
@@ -661,7 +691,7 @@ func (b *sqBench) applyLoad(l sqLoad) {
 		base: l.base, log: l.log, failSlot: map[uint64]bool{}}
 	b.rings = append(b.rings, x)
 	b.byDest[l.dest] = x
-	c.ctx, c.loading, c.held = x, false, false
+	c.ctx, c.loading, c.held, c.gen = x, false, false, 0
 	if len(c.fetchAt) == 0 {
 		c.fetchAt = []sqFetchAt{{}}
 	}
@@ -684,15 +714,16 @@ func (b *sqBench) applyCmd(m *sqCmd) {
 		return
 	}
 	b.cut(c)
+	c.gen = m.gen
 	if m.hold {
 		b.holds++
 		c.held = true
 		c.holdUntil = b.d.Cycles() + uint64(100+b.rng.Intn(1500))
-		c.passes = append(c.passes, &sqPass{ctx: c.ctx, held: true})
+		c.passes = append(c.passes, &sqPass{ctx: c.ctx, held: true, gen: m.gen})
 	} else {
 		c.held = false
 		x := c.ctx
-		p := &sqPass{ctx: x, k: m.k, j: m.j, back: true, from: x.firstOf(m.k) + m.j}
+		p := &sqPass{ctx: x, k: m.k, j: m.j, back: true, from: x.firstOf(m.k) + m.j, gen: m.gen}
 		if m.j > 0 {
 			b.rwMid++
 		}
@@ -784,6 +815,9 @@ func (b *sqBench) fetch(c *sqConn, x *sqCtx, addr uint64) {
 				why = append(why, fmt.Sprintf("WQE %d fetched beyond the doorbell's PI %d", f.next, x.rung))
 			case f.next-x.sentIdx >= sqMsgWindow:
 				why = append(why, fmt.Sprintf("WQE %d fetched with the oldest incomplete at %d", f.next, x.sentIdx))
+			case f.next < x.doneBefore(b.d.Cycles()):
+				why = append(why, fmt.Sprintf("WQE %d fetched again after it completed (the oldest incomplete is %d)",
+					f.next, x.sentIdx))
 			case c.held:
 				why = append(why, fmt.Sprintf("WQE %d fetched while held", f.next))
 			default:
@@ -846,7 +880,8 @@ func (b *sqBench) getRecord() sqRecord {
 	d := b.d
 	r := sqRecord{QPN: int(d.Get("m_rec_qpn")), Last: d.Get("m_rec_last") == 1, Idx: uint16(d.Get("m_rec_idx")),
 		FirstPSN: uint32(d.Get("m_rec_first_psn")), EndPSN: uint32(d.Get("m_rec_end_psn")),
-		Signaled: d.Get("m_rec_signaled") == 1, Status: regs.CQEStatus(d.Get("m_rec_status"))}
+		Signaled: d.Get("m_rec_signaled") == 1, Status: regs.CQEStatus(d.Get("m_rec_status")),
+		Gen: uint8(d.Get("m_rec_gen"))}
 	if !r.Last {
 		r.Signaled, r.Status = false, 0
 	}
@@ -968,6 +1003,7 @@ func (b *sqBench) takeRecord(got sqRecord) {
 		}
 		e := &p.recs[pos]
 		exp := e.r
+		exp.Gen = p.gen
 		if e.anySig {
 			exp.Signaled = got.Signaled
 		}
@@ -1052,8 +1088,52 @@ func (b *sqBench) completer() {
 			x.ackTo = to
 		}
 	}
+	if b.cmd == nil {
+		b.goForward()
+	}
 	if b.cmd == nil && b.rwEvery > 0 {
 		b.makeCmd()
+	}
+}
+
+// goForward does what san_completer does when progress passes the point the engine resends
+// from (acknowledgements of a first sending arriving after a go-back-N, or a go-back behind
+// una): a go-back-N to una, so the engine skips what is complete. Without it the engine waits:
+// it never fetches a WQE behind the oldest incomplete one, nor queues a chunk behind una.
+func (b *sqBench) goForward() {
+	now := b.d.Cycles()
+	for _, c := range b.list {
+		x := c.ctx
+		if x == nil || c.loading || !x.rts || c.held || now < c.fwdAt {
+			continue
+		}
+		// The resend point as the completer sees it: the PSN after the pass's latest record.
+		p, pi := c.cur(), len(c.passes)-1
+		at := p.from
+		for i, s := range c.recAt {
+			e := p.from
+			if s.pass == pi && s.pos > 0 {
+				e = p.recs[s.pos-1].end
+			}
+			if i == 0 || e < at {
+				at = e
+			}
+		}
+		behind := p.ctx == x && !p.held && at < x.sentOff
+		for _, f := range c.fetchAt {
+			behind = behind || f.next < x.sentIdx
+		}
+		if !behind {
+			continue
+		}
+		k := min(x.unaIdx, x.known, x.rung)
+		j := 0
+		if k < len(x.wqes) && x.wqes[k].segs != nil {
+			j = max(0, min(x.unaOff-x.wqes[k].first, len(x.wqes[k].segs)-1))
+		}
+		b.fwds++
+		b.cmd = &sqCmd{qpn: c.qpn, c: c, k: k, j: j, psn: x.psn(x.firstOf(k)), at: now + uint64(b.rng.Intn(b.rwDelay+1))}
+		return
 	}
 }
 
@@ -1100,6 +1180,14 @@ func (b *sqBench) makeCmd() {
 	x := c.ctx
 	hi := min(x.known, x.rung)
 	lo := min(x.unaIdx, hi)
+	// Never past a WQE whose last record has not come: the engine would wait for a go-back to
+	// it once una passed it (san_completer's go-backs never skip one).
+	for u := lo; u < hi; u++ {
+		if !x.recLast[u] {
+			hi = u
+			break
+		}
+	}
 	var k, j int
 	switch b.rng.Intn(3) {
 	case 0:
@@ -1143,6 +1231,7 @@ func (b *sqBench) sendUna() bool {
 	}
 	x := unposted[b.rng.Intn(len(unposted))]
 	x.sentOff, x.sentIdx = x.unaOff, x.unaIdx
+	x.sentHist = append(x.sentHist, sqSent{at: now, idx: x.unaIdx})
 	if p := x.c.cur(); p.ctx == x && p.back && x.unaOff > p.from+p.taken {
 		b.lateUna++
 	}
@@ -1206,6 +1295,13 @@ func (b *sqBench) step() {
 		d.Set("s_rw_idx", uint64(uint16(m.k)))
 		d.Set("s_rw_psn", uint64(m.psn))
 		d.Set("s_rw_pkt", uint64(m.j))
+		// The completer's generations: one more than the connection's last command, from 0 at a
+		// load (a connection not in RTS: any).
+		m.gen = uint8(m.k) & 15
+		if m.c != nil {
+			m.gen = (m.c.gen + 1) & 15
+		}
+		d.Set("s_rw_gen", uint64(m.gen))
 	}
 	d.Set("s_rw_valid", b2u(cmdValid))
 
@@ -1331,8 +1427,14 @@ func (b *sqBench) connIdle(c *sqConn) bool {
 		x.unaIdx < len(x.wqes) || x.unaOff != x.next || x.sentOff != x.unaOff || x.sentIdx != x.unaIdx {
 		return false
 	}
+	// The records may all have come with those of a cut pass still open: the ones it perhaps
+	// made (loose) never come when the engine dropped them, e.g. a WQE behind the oldest
+	// incomplete one that a go-back forward skipped before it was fetched.
 	last := sqRecAt{len(c.passes) - 1, len(p.recs)}
 	for _, s := range c.recAt {
+		for s.pass < last.pass && c.passes[s.pass].cut && s.pos >= c.passes[s.pass].firm {
+			s = sqRecAt{s.pass + 1, 0}
+		}
 		if s == last {
 			return true
 		}
@@ -1854,6 +1956,7 @@ type sqGoBackCase struct {
 	rwEvery, holdRate, rwStray  int
 	msgs                        int
 	wrap                        bool // PSNs start just below 2^24
+	ackMax                      int  // if not 0, the longest acknowledgement delay (cycles)
 }
 
 func runSqGoBack(t *testing.T, seed int64, tc sqGoBackCase) {
@@ -1862,6 +1965,9 @@ func runSqGoBack(t *testing.T, seed int64, tc sqGoBackCase) {
 	b.latency, b.reqStall, b.dataStall = tc.latency, tc.reqStall, tc.dataStall
 	b.txStall, b.payStall, b.recStall = tc.txStall, tc.payStall, tc.recStall
 	b.rwEvery, b.holdRate, b.rwStray = tc.rwEvery, tc.holdRate, tc.rwStray
+	if tc.ackMax != 0 {
+		b.ackMax = tc.ackMax
+	}
 	// Ring sizes that wrap; in a reset connection, commands are ignored.
 	qpns := []int{2, 19, 100, 255}
 	for _, q := range qpns {
@@ -1881,8 +1987,8 @@ func runSqGoBack(t *testing.T, seed int64, tc sqGoBackCase) {
 	b.run(3000000)
 	t.Logf("%d packets, %d records, %d commands (%d holds, %d ignored), %d cycles", b.descs, b.recs, b.cmds, b.holds,
 		b.ign, b.d.Cycles())
-	t.Logf("go-backs mid-message %d, into recorded WQEs %d, across the wrap %d; descriptors from the output register after a cut %d; stale fetches %d; progress past the resent %d",
-		b.rwMid, b.rwRecorded, b.rwWrap, b.regOld, b.strayOnly, b.lateUna)
+	t.Logf("go-backs mid-message %d, into recorded WQEs %d, across the wrap %d; descriptors from the output register after a cut %d; stale fetches %d; progress past the resent %d; go-backs forward %d",
+		b.rwMid, b.rwRecorded, b.rwWrap, b.regOld, b.strayOnly, b.lateUna, b.fwds)
 	require.Greater(t, b.cmds-b.holds-b.ign, 10, "go-back-N commands taken")
 	require.Positive(t, b.rwMid, "go-backs mid-message")
 	require.Positive(t, b.rwRecorded, "go-backs into recorded WQEs")
@@ -1907,8 +2013,10 @@ func TestSqEngineGoBackN(t *testing.T) {
 			recStall: 40, rwEvery: 250, holdRate: 15, rwStray: 10, msgs: 24},
 		{name: "pmtu1024/lat40/stalls", pmtuLog: 10, latency: 40, dataStall: 30, txStall: 50, payStall: 50, recStall: 60,
 			rwEvery: 1500, holdRate: 10, rwStray: 10, msgs: 16},
+		// Acknowledgements slower than a packet (4096 bytes: 512 cycles), so WQEs wait recorded
+		// and unacknowledged, and go-backs land in them.
 		{name: "pmtu4096/lat80", pmtuLog: 12, latency: 80, dataStall: 10, txStall: 10, payStall: 10, rwEvery: 3000,
-			holdRate: 10, msgs: 8},
+			holdRate: 10, msgs: 8, ackMax: 3000},
 	} {
 		t.Run(tc.name, func(t *testing.T) { runSqGoBack(t, seed+int64(ci), tc) })
 	}
@@ -1996,9 +2104,10 @@ func TestSqEngineHold(t *testing.T) {
 
 // TestSqEngineLateAck: after a go-back-N to una, acknowledgements of what was sent before it
 // arrive (the retransmit timer fired early): progress moves past the point the engine resends
-// from, and past the WQE it fetches again. The engine must neither stall on the window (the
-// chunks behind una are inside it) nor on MSG_WINDOW (the WQEs behind the oldest incomplete one),
-// and finishes.
+// from, and past the WQEs it would fetch again. The engine must fetch no WQE that has completed
+// (the driver may already have written a new request into its slot) and queue no chunk behind
+// una: it waits until the completer goes back again, forward to una (held off here for 2000
+// cycles, so an engine that does not wait is caught), and then finishes.
 func TestSqEngineLateAck(t *testing.T) {
 	seed := int64(0x1A7E)
 	t.Logf("seed %d", seed)
@@ -2021,8 +2130,10 @@ func TestSqEngineLateAck(t *testing.T) {
 	for i := 0; i < 30; i++ {
 		b.step()
 	}
+	c.fwdAt = b.d.Cycles() + 2000
 	b.ackNow(x, x.hw)
 	t.Logf("una moved to offset %d, WQE %d, past the resend point (offset 0, WQE 0)", x.unaOff, x.unaIdx)
 	b.noAck = false
 	b.run(400000)
+	assert.Positive(t, b.fwds, "go-backs forward to una")
 }
