@@ -186,8 +186,7 @@ struct san_model {
   // Time: the shell's tick count, from the cycles since reset was released (deterministic) or
   // from the wall clock (real time).
   int64_t tick_from = 0; // the clock's cycle in which reset was last released
-  uint32_t time_tick = 0;
-  uint64_t tick64 = 0;   // the same, not wrapped
+  uint64_t tick64 = 0;   // the shell tick it last saw (s_time_tick is its low 32 bits)
   bool hold_time = false; // real time: the coming cycle sees the last cycle's time (a probe)
   // The state before the last quiescence probe.
   std::vector<uint8_t> snap;
@@ -228,8 +227,7 @@ uint32_t shell_tick(san_model *m) {
     t = c > 0 ? static_cast<uint64_t>(c) / kTickCyc : 0;
   }
   if (t > m->tick64) m->tick64 = t;
-  m->time_tick = static_cast<uint32_t>(m->tick64);
-  return m->time_tick;
+  return static_cast<uint32_t>(m->tick64);
 }
 
 bool guard_ok(const san_model *m, uint64_t addr, uint64_t len) {
@@ -698,7 +696,7 @@ uint64_t wake_cycle(const std::vector<san_model *> &ms) {
   for (san_model *x : ms) {
     const Vsan_nic_top *t = x->top.get();
     if (!t->m_wake_valid) continue;
-    int32_t delta = static_cast<int32_t>(t->m_wake_tick - x->time_tick);
+    int32_t delta = static_cast<int32_t>(t->m_wake_tick - static_cast<uint32_t>(x->tick64));
     uint64_t at = delta <= 0 ? now(x) : static_cast<uint64_t>(x->tick_from + static_cast<int64_t>((x->tick64 + delta) * kTickCyc));
     if (at < best) best = at;
   }
@@ -712,7 +710,7 @@ int64_t wake_ns(const std::vector<san_model *> &ms) {
   for (san_model *x : ms) {
     const Vsan_nic_top *t = x->top.get();
     if (!t->m_wake_valid) continue;
-    int32_t delta = static_cast<int32_t>(t->m_wake_tick - x->time_tick);
+    int32_t delta = static_cast<int32_t>(t->m_wake_tick - static_cast<uint32_t>(x->tick64));
     int64_t d = delta <= 0 ? 0 : static_cast<int64_t>(delta) * 1024;
     if (best < 0 || d < best) best = d;
   }
@@ -731,7 +729,7 @@ void skip(san_model *m, const std::vector<san_model *> &ms, uint64_t n) {
 // limit), moving over quiescent stretches at once (exactly: see probe). It stops early after a cycle in which a model raised an MSI-X request (stop_irq),
 // or when the clock is quiescent with nothing due (deterministic: no deadline; real time: none
 // before the wall clock reaches it). It returns the cycles run or moved over.
-uint64_t advance(san_model *m, uint64_t n, bool stop_irq, san_run_result *res) {
+uint64_t advance(san_model *m, uint64_t n, san_run_result *res) {
   Clock &k = clock_of(m);
   std::vector<san_model *> ms = models_of(m);
   uint64_t done = 0, ran = 0;
@@ -770,7 +768,7 @@ uint64_t advance(san_model *m, uint64_t n, bool stop_irq, san_run_result *res) {
       skip(m, ms, by);
       done += by;
     }
-    if (stop_irq) {
+    if (res->stop_irq) {
       for (san_model *x : ms) {
         if (!x->msix.empty()) {
           res->why = SAN_RUN_IRQ;
@@ -823,19 +821,17 @@ void san_model_reset(san_model *m, uint32_t cycles) {
   // reset (in real time it goes on with the wall clock).
   m->tick_from = static_cast<int64_t>(now(m));
   if (!clock_of(m).realtime) {
-    m->time_tick = 0;
     m->tick64 = 0;
   }
 }
 
 void san_model_step(san_model *m, uint64_t n) {
-  san_run_result res{};
-  res.stop_quiet = 0;
-  advance(m, n, false, &res);
+  san_run_result res{}; // neither stop: exactly n cycles
+  advance(m, n, &res);
 }
 
 uint64_t san_model_run(san_model *m, uint64_t max, san_run_result *res) {
-  return advance(m, max, res->stop_irq != 0, res);
+  return advance(m, max, res);
 }
 
 void san_model_set_realtime(san_model *m, int on) {
@@ -856,7 +852,7 @@ void san_model_set_realtime(san_model *m, int on) {
   }
 }
 
-uint32_t san_model_time_tick(const san_model *m) { return m->time_tick; }
+uint32_t san_model_time_tick(const san_model *m) { return static_cast<uint32_t>(m->tick64); }
 
 void san_model_set_skip(san_model *m, int on) { clock_of(m).skip = on != 0; }
 
